@@ -154,8 +154,8 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CdfTable, lanes: int 
     ``backend``: ``"c"`` (CPU fast path), ``"numpy"`` (reference), ``"torch"`` (on ``device``,
     e.g. CUDA) or ``"auto"``. Every backend writes the same bytes for the same lane count.
     """
-    values = np.asarray(values, dtype=np.int64).reshape(-1)
-    indexes = np.asarray(indexes, dtype=np.int64).reshape(-1)
+    values = np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
+    indexes = np.ascontiguousarray(indexes, dtype=np.int64).reshape(-1)
     sym, escaped = to_symbols(table, values, indexes)
     n = len(sym)
     lanes = default_lanes(n) if lanes is None else int(lanes)

@@ -1,0 +1,1 @@
+"""Codecs: each turns media into symbols for the entropy layer and back."""

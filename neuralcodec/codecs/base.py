@@ -1,0 +1,101 @@
+"""The codec contract and the registry of stable names.
+
+A codec maps media to a :class:`~neuralcodec.entropy.container.Container` and back. The name it
+is registered under goes into every file it writes, so names never change meaning; a new
+incompatible version bumps ``version``.
+
+    media ──encode──> Container(codec=name, fields, streams) ──decode──> media
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+from ..entropy.container import Container
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """What ``neuralcodec list`` shows. ``qualities`` are the values ``--quality`` accepts."""
+
+    name: str
+    modality: str
+    version: int
+    qualities: tuple[int, ...]
+    default_quality: int | None
+    lossless: bool
+    summary: str
+
+
+class Codec(ABC):
+    """Media in, container out, and back. Subclasses set ``info`` and register themselves."""
+
+    info: ClassVar[CodecInfo]
+
+    @abstractmethod
+    def encode(self, media, quality: int | None = None) -> Container:
+        """Media (see :mod:`neuralcodec.media`) -> container."""
+
+    @abstractmethod
+    def decode(self, container: Container):
+        """Container written by :meth:`encode` -> media of the same shape."""
+
+    def weights_hash(self) -> bytes:
+        """8 bytes identifying the weights (all zeros for codecs without weights)."""
+        return bytes(8)
+
+    def check_quality(self, quality: int | None) -> int | None:
+        q = self.info.default_quality if quality is None else quality
+        if self.info.qualities and q not in self.info.qualities:
+            raise ValueError(f"{self.info.name} takes --quality in {list(self.info.qualities)}, got {quality}")
+        if not self.info.qualities and quality is not None:
+            raise ValueError(f"{self.info.name} is lossless and takes no --quality")
+        return q
+
+
+_REGISTRY: dict[str, Callable[[], Codec]] = {}
+_DEFAULTS: dict[str, str] = {}
+_BUILTIN = ("neuralcodec.codecs.image.lossless",)   # modules that register codecs on import
+
+
+def register(cls: type[Codec], default: bool = False) -> type[Codec]:
+    name = cls.info.name
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"codec name {name!r} is already registered")
+    _REGISTRY[name] = cls
+    if default:
+        _DEFAULTS[cls.info.modality] = name
+    return cls
+
+
+def _load_builtin() -> None:
+    import importlib
+    for m in _BUILTIN:
+        importlib.import_module(m)
+
+
+def get_codec(name: str) -> Codec:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown codec {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()
+
+
+def codec_infos() -> list[CodecInfo]:
+    _load_builtin()
+    return [c.info for _, c in sorted(_REGISTRY.items())]
+
+
+def default_codec(modality: str) -> str | None:
+    _load_builtin()
+    return _DEFAULTS.get(modality)
+
+
+def hash_bytes(*chunks: bytes) -> bytes:
+    """8-byte digest for weights hashes."""
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c)
+    return h.digest()[:8]

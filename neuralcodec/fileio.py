@@ -1,0 +1,44 @@
+"""Output files that never clobber and never half-exist: temp file in the same folder + rename."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import NeuralCodecError
+
+
+def check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise NeuralCodecError(f"{path} exists; pass --force to overwrite it")
+    if path.exists() and path.is_dir():
+        raise NeuralCodecError(f"{path} is a directory")
+    if not path.parent.exists():
+        raise NeuralCodecError(f"folder {path.parent} does not exist")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    path = Path(path)
+    check_writable(path, force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        if path.exists() and not force:  # appeared meanwhile
+            raise NeuralCodecError(f"{path} exists; pass --force to overwrite it")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> None:
+    with atomic_path(path, force) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
