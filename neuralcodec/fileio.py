@@ -26,6 +26,9 @@ def atomic_path(path: Path, force: bool = False) -> Iterator[Path]:
     check_writable(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".part", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
         if path.exists() and not force:  # appeared meanwhile

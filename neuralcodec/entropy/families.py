@@ -24,6 +24,7 @@ FAMILIES = ("gaussian", "laplace", "logistic")
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
 TAIL_MASS = 1e-9
 LIKELIHOOD_BOUND = 1e-9
+MIN_UNITS = 0.125  # see scale_table_cdfs
 
 
 def default_scale_table(lo: float = SCALE_MIN, hi: float = SCALE_MAX, levels: int = SCALE_LEVELS) -> np.ndarray:
@@ -70,9 +71,12 @@ def scale_table_cdfs(family: Family = "gaussian", scales: np.ndarray | None = No
     pmfs, offsets, tails = [], [], []
     for s in scales:
         c = max(1, int(math.ceil(z * s)))
-        k = np.arange(-c, c + 1, dtype=np.float64)
-        upper, lower = _cdf_np(family, (k + 0.5) / s), _cdf_np(family, (k - 0.5) / s)
-        pmfs.append(upper - lower)
+        k = np.arange(0, c + 1, dtype=np.float64)
+        right = _cdf_np(family, (k + 0.5) / s) - _cdf_np(family, (k - 0.5) / s)   # p(0..c)
+        # end the support where a symbol's mass falls below MIN_UNITS of a frequency unit:
+        # every symbol costs at least one unit, so rarer ones are cheaper through the escape
+        c = max(1, int(np.count_nonzero(right * (1 << precision) >= MIN_UNITS)) - 1)
+        pmfs.append(np.concatenate([right[c:0:-1], right[: c + 1]]))
         offsets.append(-c)
         tails.append(max(0.0, 2 * float(_cdf_np(family, np.array([(-c - 0.5) / s]))[0])))
     return from_pmfs(pmfs, np.array(offsets), np.array(tails), precision)

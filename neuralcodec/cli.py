@@ -1,0 +1,226 @@
+"""``neuralcodec``: the one console script. Imports lazily: ``info`` never loads torch.
+
+    neuralcodec encode IN OUT [--codec NAME] [--quality Q] [--force]   (suggested OUT: *.ncdc)
+    neuralcodec decode IN OUT [--force]                                (format from OUT's extension)
+    neuralcodec info FILE | list [--json] | bench entropy [--symbols N] [--json] | demo
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import NeuralCodecError
+
+EXIT_USAGE = 2
+SUGGESTED_EXT = ".ncdc"
+MAX_FILE_BYTES = 1 << 34
+
+
+def _read(path: Path) -> bytes:
+    if not path.exists():
+        raise NeuralCodecError(f"{path}: no such file")
+    if not path.is_file():
+        raise NeuralCodecError(f"{path}: not a regular file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise NeuralCodecError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    return path.read_bytes()
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from .entropy.container import describe
+    print(json.dumps(describe(_read(Path(a.file))), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from .codecs.base import codec_infos, default_codec
+    rows = [{"name": i.name, "modality": i.modality, "version": i.version, "qualities": list(i.qualities),
+             "default_quality": i.default_quality, "lossless": i.lossless,
+             "default": default_codec(i.modality) == i.name, "summary": i.summary} for i in codec_infos()]
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            q = "lossless" if r["lossless"] else f"quality {r['qualities']}"
+            print(f"{r['name']:<12} {r['modality']:<6} {q:<24} {'(default) ' if r['default'] else ''}{r['summary']}")
+    return 0
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
+    from .codecs.base import codec_infos, default_codec, get_codec
+    from .entropy.container import pack
+    from .fileio import check_writable, write_bytes_atomic
+    from .media import guess_modality, load_image
+    src, dst = Path(a.input), Path(a.output)
+    check_writable(dst, a.force)
+    if not src.is_file():
+        raise NeuralCodecError(f"{src}: no such file")
+    modality = guess_modality(src)
+    name = a.codec or default_codec(modality)
+    if name is None:
+        lossless = [i.name for i in codec_infos() if i.modality == modality]
+        hint = f"; pass --codec {lossless[0]}" if lossless else ""
+        raise NeuralCodecError(f"no default {modality} codec yet{hint}")
+    try:
+        codec = get_codec(name)
+    except KeyError as e:
+        raise NeuralCodecError(str(e.args[0])) from None
+    if codec.info.modality != modality:
+        raise NeuralCodecError(f"codec {name} codes {codec.info.modality}, but {src} is {modality}")
+    if modality != "image":
+        raise NeuralCodecError(f"{modality} files cannot be read yet")
+    media = load_image(src)
+    for note in media.notes:
+        print(f"note: {src}: {note}", file=sys.stderr)
+    try:
+        quality = codec.check_quality(a.quality)
+    except ValueError as e:
+        raise NeuralCodecError(str(e)) from None
+    t0 = time.perf_counter()
+    data = pack(codec.encode(media, quality))
+    seconds = time.perf_counter() - t0
+    write_bytes_atomic(dst, data, a.force)
+    h, w = media.pixels.shape[:2]
+    summary = {"output": str(dst), "codec": name, "quality": quality, "bytes": len(data),
+               "bpp": round(8 * len(data) / (h * w), 4), "encode_seconds": round(seconds, 4)}
+    print(json.dumps(summary) if a.json else
+          f"wrote {dst}: {len(data)} bytes, {summary['bpp']} bpp ({name}) in {seconds:.3f} s")
+    return 0
+
+
+def cmd_decode(a: argparse.Namespace) -> int:
+    from .codecs.base import get_codec
+    from .entropy.container import unpack
+    from .errors import FormatError
+    from .fileio import atomic_path, check_writable
+    from .media import IMAGE_EXTS, save_image
+    src, dst = Path(a.input), Path(a.output)
+    check_writable(dst, a.force)
+    c = unpack(_read(src))
+    try:
+        codec = get_codec(c.codec)
+    except KeyError:
+        raise FormatError(f"{src}: coded with unknown codec {c.codec!r} (newer neuralcodec?)") from None
+    if c.codec_version != codec.info.version:
+        raise FormatError(f"{src}: {c.codec} version {c.codec_version}, this build decodes version {codec.info.version}")
+    if c.weights_hash != codec.weights_hash():
+        raise FormatError(f"{src}: coded with other {c.codec} weights (hash {c.weights_hash.hex()})")
+    if c.modality == "image":
+        if dst.suffix.lower() not in IMAGE_EXTS:
+            raise NeuralCodecError(f"{dst}: choose an image extension ({', '.join(sorted(IMAGE_EXTS))})")
+        t0 = time.perf_counter()
+        image = codec.decode(c)
+        seconds = time.perf_counter() - t0
+        with atomic_path(dst, a.force) as tmp:
+            from PIL import Image as PILImage
+            fmt = PILImage.registered_extensions().get(dst.suffix.lower())
+            save_image(tmp, image.pixels, fmt)
+        print(f"wrote {dst}: {image.pixels.shape[1]}x{image.pixels.shape[0]} ({c.codec}) in {seconds:.3f} s")
+        return 0
+    raise NeuralCodecError(f"{c.modality} decoding is not available yet")
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .eval.bench_entropy import run
+    if a.symbols < 1 or a.symbols > 100_000_000:
+        raise NeuralCodecError("--symbols must be in 1..100000000")
+    report = run(a.symbols, a.repeats, a.seed, anchors=not a.no_anchors)
+    if a.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_bench_text(report))
+    return 0
+
+
+def _bench_text(r: dict) -> str:
+    lines = [f"{r['symbols']} symbols, ideal {r['ideal_bits'] / r['symbols']:.4f} bits/symbol"]
+    for k in ("ours", "constriction", "compressai", "ours_cuda"):
+        if k in r:
+            e = r[k]
+            lines.append(f"  {k:<13} encode {e['encode_msym_s']:8.2f} Msym/s  decode {e['decode_msym_s']:8.2f} Msym/s  "
+                         f"{e['bits'] / r['symbols']:.4f} bits/symbol  round trip {'ok' if e['roundtrip'] else 'FAILED'}")
+    if "overhead_pct" in r["ours"]:
+        lines.append(f"  rate overhead of ours over ideal: {r['ours']['overhead_pct']:.4f}%")
+    for k, v in r.get("ratios", {}).items():
+        lines.append(f"  ours {k.replace('_', ' ')}: {v:.2f}x")
+    return "\n".join(lines)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """Until a learned image codec lands: an entropy-coding round trip with its figures."""
+    from .eval.bench_entropy import run
+    print("neuralcodec demo: entropy-coding round trip (interleaved rANS, 200000 quantized-Gaussian symbols)")
+    r = run(200_000, repeats=3, anchors=False)
+    print(_bench_text(r))
+    if not r["ours"]["roundtrip"]:
+        raise NeuralCodecError("round trip failed")
+    print("next: `neuralcodec bench entropy` compares with constriction and CompressAI on 1e6 symbols")
+    return 0
+
+
+def _not_yet(what: str):
+    def run(a: argparse.Namespace) -> int:
+        raise NeuralCodecError(f"'{what}' is not available yet: {NOT_YET[what]}")
+    return run
+
+
+NOT_YET = {"eval": "the rate-distortion harness has not landed",
+           "train": "no trainable codec has landed",
+           "data": "the offline data sets have not landed"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neuralcodec", description="Neural codecs for images, audio and video.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"neuralcodec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    e = sub.add_parser("encode", help=f"compress a media file (suggested extension {SUGGESTED_EXT})")
+    e.add_argument("input"), e.add_argument("output")
+    e.add_argument("--codec", help="codec name (see `neuralcodec list`); default: the modality's default")
+    e.add_argument("--quality", type=int, help="quality point of the codec")
+    e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
+    e.add_argument("--json", action="store_true", help="print the summary as JSON")
+    e.set_defaults(run=cmd_encode)
+    d = sub.add_parser("decode", help="decompress a neuralcodec file; the format comes from OUTPUT's extension")
+    d.add_argument("input"), d.add_argument("output")
+    d.add_argument("--force", action="store_true", help="overwrite OUTPUT")
+    d.set_defaults(run=cmd_decode)
+    i = sub.add_parser("info", help="print a file's header as JSON (no torch needed)")
+    i.add_argument("file")
+    i.set_defaults(run=cmd_info)
+    ls = sub.add_parser("list", help="list registered codecs")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(run=cmd_list)
+    b = sub.add_parser("bench", help="benchmarks with JSON output")
+    b.add_argument("what", choices=["entropy"])
+    b.add_argument("--symbols", type=int, default=1_000_000)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--no-anchors", action="store_true", help="skip constriction and CompressAI")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=cmd_bench)
+    sub.add_parser("demo", help="the main job on the shipped default").set_defaults(run=cmd_demo)
+    for name, text in NOT_YET.items():
+        s = sub.add_parser(name, help=f"({text})")
+        s.add_argument("args", nargs=argparse.REMAINDER)
+        s.set_defaults(run=_not_yet(name))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except NeuralCodecError as e:
+        print(f"neuralcodec: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("neuralcodec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

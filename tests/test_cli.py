@@ -1,0 +1,109 @@
+"""The console script as a user runs it, in a temporary folder."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neuralcodec.cli import main
+
+
+def run(*args, cwd=None):
+    p = subprocess.run([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], cwd=cwd,
+                       capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:37, 0:53]
+    img = np.stack([x * 4, y * 6, (x + y) * 2], -1) + rng.integers(0, 20, (37, 53, 3))
+    path = tmp_path / "in.png"
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_encode_decode_info_round_trip(tmp_path, photo):
+    coded, out = tmp_path / "a.ncdc", tmp_path / "out.png"
+    assert main(["encode", str(photo), str(coded)]) == 0
+    assert main(["decode", str(coded), str(out)]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(photo)))
+    rc, stdout, _ = run("info", coded)
+    assert rc == 0 and json.loads(stdout)["fields"] == {"height": 37, "width": 53, "channels": 3}
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, photo):
+    coded = tmp_path / "a.ncdc"
+    coded.write_bytes(b"precious")
+    rc, _, err = run("encode", photo, coded)
+    assert rc == 2 and "--force" in err and coded.read_bytes() == b"precious"
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    rc, _, _ = run("encode", photo, coded, "--force")
+    assert rc == 0 and coded.read_bytes()[:4] == b"NCDC"
+
+
+def test_failed_decode_leaves_no_output(tmp_path, photo):
+    coded, out = tmp_path / "a.ncdc", tmp_path / "out.png"
+    assert main(["encode", str(photo), str(coded)]) == 0
+    data = coded.read_bytes()
+    coded.write_bytes(data[:-7])
+    rc, _, err = run("decode", coded, out)
+    assert rc == 2 and "corrupt" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".*part"))
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world", b"NCDC\x01" + bytes(40)])
+def test_garbage_files_give_one_line_errors(tmp_path, content):
+    bad = tmp_path / "bad.ncdc"
+    bad.write_bytes(content)
+    for args in (("info", bad), ("decode", bad, tmp_path / "o.png")):
+        rc, _, err = run(*args)
+        assert rc == 2 and err.startswith("neuralcodec: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_bad_arguments_exit_2(tmp_path, photo):
+    assert run("encode", photo, tmp_path / "x.ncdc", "--codec", "nope")[0] == 2
+    assert run("encode", photo, tmp_path / "x.ncdc", "--quality", "3")[0] == 2   # lossless: no quality
+    assert run("encode", tmp_path / "missing.png", tmp_path / "y.ncdc")[0] == 2
+    (tmp_path / "not-an-image.png").write_bytes(b"\x89PNG broken")
+    assert run("encode", tmp_path / "not-an-image.png", tmp_path / "z.ncdc")[0] == 2
+    assert run("info", tmp_path / "missing.ncdc")[0] == 2
+    assert run("eval")[0] == 2
+    assert not (tmp_path / "x.ncdc").exists() and not (tmp_path / "z.ncdc").exists()
+
+
+def test_grayscale_and_rgba_are_converted_and_said(tmp_path):
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.full((8, 9, 4), 100, np.uint8), "RGBA").save(rgba)
+    rc, _, err = run("encode", rgba, tmp_path / "r.ncdc")
+    assert rc == 0 and "converted RGBA to RGB" in err
+
+
+def test_info_does_not_import_torch(tmp_path, photo):
+    coded = tmp_path / "a.ncdc"
+    assert main(["encode", str(photo), str(coded)]) == 0
+    code = ("import sys; from neuralcodec.cli import main; rc = main(['info', sys.argv[1]]); "
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules; sys.exit(rc)")
+    p = subprocess.run([sys.executable, "-c", code, str(coded)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_list_json():
+    rc, stdout, _ = run("list", "--json")
+    rows = json.loads(stdout)
+    assert rc == 0 and {"name": "lossless", "modality": "image"}.items() <= rows[0].items()
+    assert [r["name"] for r in rows if r["default"] and r["modality"] == "image"] == ["lossless"]
+
+
+def test_bench_entropy_json_small():
+    rc, stdout, _ = run("bench", "entropy", "--symbols", "20000", "--repeats", "1", "--json")
+    r = json.loads(stdout)
+    assert rc == 0 and r["symbols"] == 20000
+    for k in ("ours", "constriction", "compressai"):
+        assert r[k]["roundtrip"] is True and r[k]["encode_msym_s"] > 0
+    assert 0 <= r["ours"]["overhead_pct"] < 1
