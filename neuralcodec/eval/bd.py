@@ -1,0 +1,48 @@
+"""Bjøntegaard deltas via the ``bjontegaard`` package: classic cubic (``np.polyfit``) and PCHIP."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+METHODS = ("cubic", "pchip")
+
+
+def _curve(rate, dist) -> tuple[np.ndarray, np.ndarray]:
+    r, d = np.asarray(rate, np.float64), np.asarray(dist, np.float64)
+    keep = np.isfinite(r) & np.isfinite(d) & (r > 0)
+    order = np.argsort(r[keep])
+    return r[keep][order], d[keep][order]
+
+
+def bd_rate(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | None:
+    """Average rate difference (%) of test vs anchor at equal quality; ``None`` if undefined
+    (fewer than 4 points, non-monotone curves for PCHIP, or no overlap)."""
+    import bjontegaard as bd
+    ra, da = _curve(rate_a, dist_a)
+    rt, dt = _curve(rate_t, dist_t)
+    if len(ra) < 4 or len(rt) < 4:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = float(bd.bd_rate(ra, da, rt, dt, method=method, require_matching_points=False, min_overlap=0))
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def bd_quality(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | None:
+    """Average quality difference of test vs anchor at equal rate (dB for PSNR)."""
+    import bjontegaard as bd
+    ra, da = _curve(rate_a, dist_a)
+    rt, dt = _curve(rate_t, dist_t)
+    if len(ra) < 4 or len(rt) < 4:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = float(bd.bd_psnr(ra, da, rt, dt, method=method, require_matching_points=False, min_overlap=0))
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return v if np.isfinite(v) else None

@@ -1,0 +1,115 @@
+"""Distortion metrics. Images: uint8 ``(H, W, 3)``; audio: float32 ``(N,)`` mono in [-1, 1].
+
+Image PSNR is on 8-bit RGB with peak 255 over all pixels and channels (CompressAI's
+``psnr-rgb``); MS-SSIM uses ``pytorch_msssim`` (5 scales, needs both sides >= 161 pixels, else
+``None``). Audio: STOI (``pystoi``), PESQ-WB (``pesq``, at 16 kHz), log-mel L1 distance and
+SI-SDR, all on the reference's length after :func:`align`: parametric codecs (Codec2 lags about
+25 ms) would otherwise be scored on their delay, not their quality; every codec gets the same
+treatment and the lag is reported.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PSNR_CAP = 100.0  # identical images: report the cap instead of infinity (JSON has no inf)
+
+
+def psnr(ref: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
+    """PSNR in dB of two uint8 arrays of the same shape."""
+    if ref.shape != test.shape:
+        raise ValueError(f"shapes differ: {ref.shape} vs {test.shape}")
+    mse = float(np.mean((ref.astype(np.float64) - test.astype(np.float64)) ** 2))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10 * math.log10(peak * peak / mse))
+
+
+def ms_ssim(ref: np.ndarray, test: np.ndarray) -> float | None:
+    """MS-SSIM of two uint8 ``(H, W, 3)`` images (``None`` when a side is under 161 pixels)."""
+    import torch
+    from pytorch_msssim import ms_ssim as _ms_ssim
+    if min(ref.shape[:2]) < 161:
+        return None
+    a, b = (torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].double() for x in (ref, test))
+    return float(_ms_ssim(a, b, data_range=255.0))
+
+
+def image_metrics(ref: np.ndarray, test: np.ndarray) -> dict:
+    return {"psnr-rgb": psnr(ref, test), "ms-ssim": ms_ssim(ref, test)}
+
+
+def _match(ref: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cut or zero-pad ``test`` to the reference's length."""
+    ref, test = np.asarray(ref, np.float64).reshape(-1), np.asarray(test, np.float64).reshape(-1)
+    if len(test) < len(ref):
+        test = np.concatenate([test, np.zeros(len(ref) - len(test))])
+    return ref, test[: len(ref)]
+
+
+def si_sdr(ref: np.ndarray, test: np.ndarray) -> float:
+    """Scale-invariant SDR in dB (Le Roux et al. 2019), zero-mean signals."""
+    ref, test = _match(ref, test)
+    ref, test = ref - ref.mean(), test - test.mean()
+    alpha = np.dot(test, ref) / max(np.dot(ref, ref), 1e-12)
+    target = alpha * ref
+    noise = test - target
+    return float(10 * np.log10(max(np.dot(target, target), 1e-12) / max(np.dot(noise, noise), 1e-12)))
+
+
+def log_mel_distance(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
+    """Mean |log10 mel(ref) - log10 mel(test)| with 80 mel bands, 64 ms windows, 16 ms hops."""
+    import torch
+    import torchaudio
+    ref, test = _match(ref, test)
+    n_fft = 1 << int(round(math.log2(0.064 * sample_rate)))
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=80,
+                                               f_max=sample_rate / 2, power=1.0)
+    x = torch.from_numpy(np.stack([ref, test])).float()
+    m = torch.log10(mel(x).clamp(min=1e-5))
+    return float((m[0] - m[1]).abs().mean())
+
+
+def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    if sr_from == sr_to:
+        return np.asarray(x, np.float32)
+    import torch
+    import torchaudio.functional as AF
+    return AF.resample(torch.from_numpy(np.asarray(x, np.float32)), sr_from, sr_to).numpy()
+
+
+def stoi(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
+    from pystoi import stoi as _stoi
+    ref, test = _match(ref, test)
+    return float(_stoi(ref, test, sample_rate, extended=False))
+
+
+def pesq_wb(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float | None:
+    """Wide-band PESQ (ITU-T P.862.2) at 16 kHz; ``None`` if PESQ finds no speech."""
+    from pesq import pesq
+    from pesq.cypesq import PesqError
+    ref, test = _match(resample(ref, sample_rate, 16000), resample(test, sample_rate, 16000))
+    try:
+        return float(pesq(16000, ref.astype(np.float32), test.astype(np.float32), "wb"))
+    except PesqError:
+        return None
+
+
+def align(ref: np.ndarray, test: np.ndarray, sample_rate: int, max_ms: float = 100.0) -> tuple[np.ndarray, int]:
+    """Shift ``test`` by the lag (within ±``max_ms``) that maximises its cross-correlation with
+    ``ref``; returns (shifted test on the reference's length, lag in samples, + = test late)."""
+    ref, test = _match(ref, test)
+    n, max_lag = len(ref), int(sample_rate * max_ms / 1000)
+    if n == 0:
+        return test, 0
+    spec = np.fft.rfft(test, 2 * n) * np.conj(np.fft.rfft(ref, 2 * n))
+    corr = np.fft.irfft(spec, 2 * n)
+    lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
+    lag = int(lags[np.argmax(np.concatenate([corr[: max_lag + 1], corr[-max_lag:]]))])
+    shifted = np.concatenate([test[lag:], np.zeros(lag)]) if lag >= 0 else np.concatenate([np.zeros(-lag), test[:lag]])
+    return shifted, lag
+
+
+def audio_metrics(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> dict:
+    test, lag = align(ref, test, sample_rate)
+    return {"lag-ms": round(1000 * lag / sample_rate, 3), "stoi": stoi(ref, test, sample_rate), "pesq-wb": pesq_wb(ref, test, sample_rate),
+            "log-mel-l1": log_mel_distance(ref, test, sample_rate), "si-sdr": si_sdr(ref, test)}

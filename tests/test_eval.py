@@ -1,0 +1,111 @@
+"""Metrics against hand-computed values, BD-rate sanity, and small sweeps end to end."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuralcodec.eval import bd, metrics
+from neuralcodec.eval.baselines import get_baseline
+from neuralcodec.eval.rd import sweep
+from neuralcodec.errors import NeuralCodecError
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_psnr_by_hand():
+    ref = np.zeros((4, 4, 3), np.uint8)
+    assert metrics.psnr(ref, ref + 1) == pytest.approx(10 * math.log10(255**2))      # mse 1
+    test = ref.copy()
+    test[0, 0, 0] = 48                                                                # mse 48**2/48
+    assert metrics.psnr(ref, test) == pytest.approx(10 * math.log10(255**2 / 48))
+    assert metrics.psnr(ref, ref) == metrics.PSNR_CAP
+
+
+def test_ms_ssim_orders_quality():
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (200, 200, 3)).astype(np.uint8)
+    mild = np.clip(ref + rng.normal(0, 5, ref.shape), 0, 255).astype(np.uint8)
+    strong = np.clip(ref + rng.normal(0, 40, ref.shape), 0, 255).astype(np.uint8)
+    assert metrics.ms_ssim(ref, ref) == pytest.approx(1.0)
+    assert 1 > metrics.ms_ssim(ref, mild) > metrics.ms_ssim(ref, strong)
+    assert metrics.ms_ssim(ref[:100], ref[:100]) is None
+
+
+def test_si_sdr_by_hand():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal(16000)
+    noise = rng.standard_normal(16000)
+    noise -= noise.mean() + ref * (np.dot(noise - noise.mean(), ref - ref.mean()) / np.dot(ref - ref.mean(), ref - ref.mean()))
+    test = 3 * ref + 0.1 * noise                     # scale-invariant: the factor 3 costs nothing
+    expected = 10 * math.log10(np.sum((3 * (ref - ref.mean())) ** 2) / np.sum((0.1 * (noise - noise.mean())) ** 2))
+    assert metrics.si_sdr(ref, test) == pytest.approx(expected, abs=0.05)
+
+
+def test_align_recovers_a_delay():
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal(8000).astype(np.float32)
+    late = np.concatenate([np.zeros(37, np.float32), ref])[:8000]
+    shifted, lag = metrics.align(ref, late, 16000)
+    assert lag == 37 and np.allclose(shifted[:-37], ref[:-37])
+
+
+def test_audio_metrics_of_identical_signals():
+    import soundfile as sf
+    x, sr = sf.read(FIX / "audio" / "music_cc0_16k.wav", dtype="float32")
+    m = metrics.audio_metrics(x, x, sr)
+    assert m["lag-ms"] == 0 and m["log-mel-l1"] == 0 and m["stoi"] == pytest.approx(1.0) and m["si-sdr"] > 60
+
+
+def test_bd_rate_sanity():
+    r, d = [0.1, 0.2, 0.4, 0.8, 1.6], [28.0, 30.5, 33.0, 35.5, 38.0]
+    for method in bd.METHODS:
+        assert bd.bd_rate(r, d, r, d, method) == pytest.approx(0.0, abs=1e-9)
+        assert bd.bd_rate(r, d, [x / 2 for x in r], d, method) == pytest.approx(-50.0)
+        assert bd.bd_rate(r, d, [x * 2 for x in r], d, method) == pytest.approx(100.0)
+    assert bd.bd_quality(r, d, r, [x + 0.5 for x in d]) == pytest.approx(0.5)
+    assert bd.bd_rate(r[:3], d[:3], r, d) is None  # too few points
+
+
+def test_image_sweep_end_to_end_and_resume(tmp_path):
+    files = sorted((FIX / "images").glob("*.png"))
+    out = tmp_path / "rd"
+    res = sweep("image", files, ["lossless", "jpeg", "webp"], out, progress=False)
+    curves = res["curves"]
+    assert set(curves) == {"lossless", "jpeg", "webp"}
+    jpeg = curves["jpeg"]["results"]
+    assert len(jpeg["bpp"]) == len(get_baseline("jpeg").points) and jpeg["bpp"] == sorted(jpeg["bpp"])
+    assert curves["lossless"]["results"]["psnr-rgb"] == [metrics.PSNR_CAP]
+    e = res["bd_rate"]["psnr-rgb"]["jpeg"]["webp"]
+    assert e["cubic"] is not None and e["pchip"] is not None
+    assert res["bd_rate"]["psnr-rgb"]["jpeg"]["lossless"]["cubic"] is None
+    for name in ("results.json", "bd.md", "rd_psnr-rgb.png", "rd_ms-ssim.png"):
+        assert (out / name).stat().st_size > 0
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["curves"]["webp"]["name"] == "webp" and "bpp" in saved["curves"]["webp"]["results"]
+    # resume: nothing is recomputed, and a line cut by an interruption is tolerated
+    lines = (out / "points.jsonl").read_text().splitlines()
+    (out / "points.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    res2 = sweep("image", files, ["lossless", "jpeg", "webp"], out, progress=False)
+    assert len((out / "points.jsonl").read_text().splitlines()) == len(lines) + 1
+    assert res2["curves"]["jpeg"]["results"]["bpp"] == pytest.approx(jpeg["bpp"])
+
+
+def test_audio_sweep_opus_and_flac(tmp_path):
+    res = sweep("audio", [FIX / "audio" / "music_cc0_16k.wav"], ["opus", "flac"], tmp_path, progress=False)
+    opus = res["curves"]["opus"]["results"]
+    assert len(opus["kbps"]) == 6 and all(k > 0 for k in opus["kbps"])
+    assert opus["stoi"][-1] > opus["stoi"][0] - 0.05 and opus["log-mel-l1"][-1] < opus["log-mel-l1"][0]
+    flac = res["curves"]["flac"]["results"]
+    assert flac["si-sdr"][0] > 60  # 16-bit lossless of a 16-bit file
+
+
+def test_sweep_refuses_bad_requests(tmp_path):
+    files = sorted((FIX / "images").glob("*.png"))
+    with pytest.raises(NeuralCodecError, match="unknown codec"):
+        sweep("image", files, ["bpg"], tmp_path, progress=False)
+    with pytest.raises(NeuralCodecError, match="audio codec"):
+        sweep("image", files, ["opus"], tmp_path, progress=False)
+    with pytest.raises(NeuralCodecError):
+        sweep("image", [], ["jpeg"], tmp_path, progress=False)
