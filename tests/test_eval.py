@@ -109,3 +109,23 @@ def test_sweep_refuses_bad_requests(tmp_path):
         sweep("image", files, ["opus"], tmp_path, progress=False)
     with pytest.raises(NeuralCodecError):
         sweep("image", [], ["jpeg"], tmp_path, progress=False)
+
+
+def test_video_sweep_x264(tmp_path):
+    import av
+    rng = np.random.default_rng(0)
+    path = tmp_path / "clip.mkv"
+    y, x = np.mgrid[0:48, 0:64]
+    with av.open(str(path), "w") as c:   # a tiny lossless clip made here (FFV1)
+        s = c.add_stream("ffv1", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "bgr0"
+        for t in range(6):
+            f = np.stack([(x * 4 + t * 8) % 256, y * 5, (x + y) * 2], -1) + rng.integers(0, 10, (48, 64, 3))
+            for p in s.encode(av.VideoFrame.from_ndarray(f.astype(np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    res = sweep("video", [path], ["x264"], tmp_path / "rd", progress=False)
+    r = res["curves"]["x264"]["results"]
+    assert r["bpp"] == sorted(r["bpp"]) and r["psnr-rgb"][-1] > r["psnr-rgb"][0]
+    assert res["rows"][0]["bytes"] * 8 / (6 * 48 * 64) == pytest.approx(res["rows"][0]["bpp"])

@@ -3,6 +3,7 @@
 Every codec is a :class:`Baseline`: ``points`` (its quality knob, low rate first), ``encode``
 returning the *bytes of the file the codec writes* (so rates include its container) and
 ``decode``. Images: uint8 ``(H, W, 3)``. Audio: ``(float32 (N,), sample_rate)``.
+Video: ``(uint8 (T, H, W, 3), fps)`` (odd sizes are cropped to even for yuv420p).
 """
 from __future__ import annotations
 
@@ -206,6 +207,50 @@ def _audio_baselines() -> list[Baseline]:
     ]
 
 
+# ---- video --------------------------------------------------------------------------------------
+def _av_video(codec: str, options: dict) -> tuple[Callable, Callable]:
+    """Video as ``(uint8 (T, H, W, 3), fps)``; coded yuv420p in Matroska, at a CRF."""
+    import os
+
+    import av
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
+
+    def enc(video, crf) -> bytes:
+        frames, fps = video
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="matroska") as c:
+            s = c.add_stream(codec, rate=int(round(fps)) or 25)
+            s.height, s.width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+            s.pix_fmt = "yuv420p"
+            s.options = {**options, "crf": str(crf)}
+            for f in frames:
+                for p in s.encode(av.VideoFrame.from_ndarray(f[: s.height, : s.width], format="rgb24")):
+                    c.mux(p)
+            for p in s.encode(None):
+                c.mux(p)
+        return buf.getvalue()
+
+    def dec(data: bytes):
+        with av.open(io.BytesIO(data)) as c:
+            frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+            fps = float(c.streams.video[0].average_rate or 25)
+        return frames, fps
+
+    return enc, dec
+
+
+def _video_baselines() -> list[Baseline]:
+    return [
+        Baseline("x264", "video", "crf", (40, 35, 30, 26, 22), *_lazy(lambda: _av_video("libx264", {"preset": "medium"})),
+                 _av_has("libx264")),
+        Baseline("x265", "video", "crf", (40, 35, 30, 26, 22),
+                 *_lazy(lambda: _av_video("libx265", {"preset": "medium", "x265-params": "log-level=error"})),
+                 _av_has("libx265")),
+        Baseline("svtav1", "video", "crf", (55, 48, 41, 34, 27), *_lazy(lambda: _av_video("libsvtav1", {"preset": "8"})),
+                 _av_has("libsvtav1")),
+    ]
+
+
 # ---- ours ---------------------------------------------------------------------------------------
 def _ours(name: str) -> Baseline:
     from ..codecs.base import get_codec
@@ -224,17 +269,21 @@ def _ours(name: str) -> Baseline:
     return Baseline(name, info.modality, "quality", points, enc, dec)
 
 
+def _standard() -> list[Baseline]:
+    return _image_baselines() + _audio_baselines() + _video_baselines()
+
+
 def get_baseline(name: str) -> Baseline:
-    for b in _image_baselines() + _audio_baselines():
+    for b in _standard():
         if b.name == name:
             return b
     try:
         return _ours(name)
     except KeyError:
-        known = [b.name for b in _image_baselines() + _audio_baselines()]
+        known = [b.name for b in _standard()]
         raise KeyError(f"unknown codec {name!r}; standard codecs: {', '.join(known)}; "
                        f"ours: see `neuralcodec list`") from None
 
 
 def standard_names(modality: str) -> list[str]:
-    return [b.name for b in (_image_baselines() + _audio_baselines()) if b.modality == modality]
+    return [b.name for b in _standard() if b.modality == modality]

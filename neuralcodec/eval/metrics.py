@@ -1,7 +1,7 @@
 """Distortion metrics. Images: uint8 ``(H, W, 3)``; audio: float32 ``(N,)`` mono in [-1, 1].
 
 Image PSNR is on 8-bit RGB with peak 255 over all pixels and channels (CompressAI's
-``psnr-rgb``); MS-SSIM uses ``pytorch_msssim`` (5 scales, needs both sides >= 161 pixels, else
+``psnr-rgb``); MS-SSIM uses ``pytorch_msssim`` in float32 (5 scales, needs both sides >= 161 pixels, else
 ``None``). Audio: STOI (``pystoi``), PESQ-WB (``pesq``, at 16 kHz), log-mel L1 distance and
 SI-SDR, all on the reference's length after :func:`align`: parametric codecs (Codec2 lags about
 25 ms) would otherwise be scored on their delay, not their quality; every codec gets the same
@@ -30,7 +30,7 @@ def ms_ssim(ref: np.ndarray, test: np.ndarray) -> float | None:
     from pytorch_msssim import ms_ssim as _ms_ssim
     if min(ref.shape[:2]) < 161:
         return None
-    a, b = (torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].double() for x in (ref, test))
+    a, b = (torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].float() for x in (ref, test))
     return float(_ms_ssim(a, b, data_range=255.0))
 
 
@@ -113,3 +113,15 @@ def audio_metrics(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> dict:
     test, lag = align(ref, test, sample_rate)
     return {"lag-ms": round(1000 * lag / sample_rate, 3), "stoi": stoi(ref, test, sample_rate), "pesq-wb": pesq_wb(ref, test, sample_rate),
             "log-mel-l1": log_mel_distance(ref, test, sample_rate), "si-sdr": si_sdr(ref, test)}
+
+
+def video_metrics(ref: np.ndarray, test: np.ndarray) -> dict:
+    """Per-frame RGB PSNR and MS-SSIM averaged over frames; ``ref`` is cropped to ``test``'s size
+    (even sizes for yuv420p) and missing frames count as errors."""
+    if len(test) != len(ref):
+        raise ValueError(f"decoded {len(test)} frames, expected {len(ref)}")
+    h, w = test.shape[1:3]
+    ref = ref[:, :h, :w]
+    ps = [psnr(a, b) for a, b in zip(ref, test)]
+    ms = [ms_ssim(a, b) for a, b in zip(ref, test)]
+    return {"psnr-rgb": float(np.mean(ps)), "ms-ssim": None if None in ms else float(np.mean(ms))}
