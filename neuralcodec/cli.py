@@ -166,7 +166,11 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from .eval import rd
     from .eval.rd import RATE, sweep
     rd.MAX_FRAMES = a.max_frames
-    files = split_files(a.data, Path(a.data_dir))
+    from .media import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
+    exts = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "video": VIDEO_EXTS}[a.modality]
+    files = [f for f in split_files(a.data, Path(a.data_dir)) if f.suffix.lower() in exts]
+    if not files:
+        raise NeuralCodecError(f"no {a.modality} files in {a.data}")
     if a.limit:
         files = files[: a.limit]
     if a.codecs:

