@@ -202,13 +202,15 @@ def cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(what: str):
-    def run(a: argparse.Namespace) -> int:
-        raise NeuralCodecError(f"'{what}' is not available yet: {NOT_YET[what]}")
-    return run
-
-
-NOT_YET = {"train": "no trainable codec has landed"}
+def cmd_train(a: argparse.Namespace) -> int:
+    if a.modality != "image":
+        raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
+    from .training.config import load_config
+    cfg = load_config(a.config, {"max_steps": a.max_steps, "out": a.out})
+    from .training.image import image_files, train
+    summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices, progress=not a.no_progress)
+    print(json.dumps(summary, indent=1))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,10 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--dest", default=str(DEFAULT_DEST), help=f"cache folder (default {DEFAULT_DEST})")
     da.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # re-pin source checksums
     da.set_defaults(run=cmd_data)
-    for name, text in NOT_YET.items():
-        s = sub.add_parser(name, help=f"({text})")
-        s.add_argument("args", nargs=argparse.REMAINDER)
-        s.set_defaults(run=_not_yet(name))
+    tr = sub.add_parser("train", help="train a codec with Lightning (resumes from the last checkpoint)")
+    tr.add_argument("modality", choices=["image", "audio", "video"])
+    tr.add_argument("--config", required=True, help="JSON recipe, e.g. configs/hyperprior.json")
+    tr.add_argument("--max-steps", type=int, help="override the recipe's max_steps")
+    tr.add_argument("--out", help="override the recipe's output folder")
+    tr.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    tr.add_argument("--devices", default="auto", help="number of devices (several GPUs train with DDP)")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.set_defaults(run=cmd_train)
     return p
 
 

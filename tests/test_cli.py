@@ -73,7 +73,7 @@ def test_bad_arguments_exit_2(tmp_path, photo):
     (tmp_path / "not-an-image.png").write_bytes(b"\x89PNG broken")
     assert run("encode", tmp_path / "not-an-image.png", tmp_path / "z.ncdc")[0] == 2
     assert run("info", tmp_path / "missing.ncdc")[0] == 2
-    assert run("train")[0] == 2
+    assert run("train", "audio", "--config", "x.json")[0] == 2
     assert not (tmp_path / "x.ncdc").exists() and not (tmp_path / "z.ncdc").exists()
 
 

@@ -1,0 +1,48 @@
+"""Transforms of learned image codecs (Ballé et al. 2018), without importing compressai.
+
+    g_a: x (B,3,H,W) --conv5/2,GDN x3, conv5/2--> y (B,M,H/16,W/16)
+    g_s: y --deconv5/2,IGDN x3, deconv5/2--> x_hat (B,3,H,W)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Ballé 2016): ``x / sqrt(beta + gamma @ x^2)``.
+
+    ``inverse=True`` multiplies instead (IGDN). beta and gamma are kept non-negative by
+    squaring reparametrised values, as in the paper's implementation.
+    """
+
+    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
+        super().__init__()
+        self.inverse, self.beta_min = inverse, beta_min
+        self.beta = nn.Parameter(torch.ones(channels).sqrt())
+        self.gamma = nn.Parameter((gamma_init * torch.eye(channels)).sqrt())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        beta = self.beta.pow(2) + self.beta_min
+        gamma = self.gamma.pow(2).view(c, c, 1, 1)
+        norm = torch.sqrt(F.conv2d(x * x, gamma, beta))
+        return x * norm if self.inverse else x / norm
+
+
+def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride, k // 2)
+
+
+def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride, k // 2, output_padding=stride - 1)
+
+
+def analysis(n: int, m: int) -> nn.Sequential:
+    return nn.Sequential(conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m))
+
+
+def synthesis(n: int, m: int) -> nn.Sequential:
+    return nn.Sequential(deconv(m, n), GDN(n, True), deconv(n, n), GDN(n, True), deconv(n, n), GDN(n, True),
+                         deconv(n, 3))

@@ -1,0 +1,49 @@
+"""Typed training configs, read from JSON files (``neuralcodec train image --config FILE``)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..errors import NeuralCodecError
+
+
+@dataclass(frozen=True)
+class ImageTrainConfig:
+    """Recipe of the ``hyperprior`` image codec (loss = bpp + lambda_q * 255^2 * MSE, q random)."""
+
+    n: int = 128
+    m: int = 192
+    lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+    data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
+    data_dir: str = ""                 # where the splits are ("" = the default cache)
+    crop: int = 256
+    batch_size: int = 8
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    max_steps: int = 200_000
+    lr_drop_at: tuple[float, ...] = (0.8, 0.95)   # fractions of max_steps; lr x0.1 at each
+    clip_grad: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    out: str = "runs/hyperprior"
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainConfig:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise NeuralCodecError(f"{path}: not a readable JSON config ({e})") from None
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name for f in fields(ImageTrainConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise NeuralCodecError(f"{path}: unknown config keys {sorted(unknown)}")
+    for k in ("lambdas", "lr_drop_at"):
+        if k in raw:
+            raw[k] = tuple(raw[k])
+    return ImageTrainConfig(**raw)
+
+
+def to_dict(cfg: ImageTrainConfig) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}

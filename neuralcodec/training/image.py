@@ -1,0 +1,164 @@
+"""Lightning training of the ``hyperprior`` image codec: one DataModule, one LightningModule.
+
+Exact resume: every random draw of a step (crops, qualities, quantization noise) comes from
+generators seeded with ``(seed, step, rank)``, so a run resumed from a checkpoint continues
+exactly as if it had not stopped. The same command runs on CPU, CUDA and several GPUs (DDP).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..codecs.image.hyperprior import HyperpriorConfig, HyperpriorModel, config_dict
+from ..media import IMAGE_EXTS, load_image
+from .config import ImageTrainConfig, to_dict
+
+
+def _step_seed(seed: int, step: int, salt: int = 0) -> int:
+    return (seed * 1_000_003 + step * 7919 + salt) % (2**63)
+
+
+class CropDataset(Dataset):
+    """Random ``crop x crop`` RGB crops (float32 ``(3, crop, crop)`` in [0, 1]) of images in memory.
+
+    :meth:`batch` of step ``s`` is a pure function of ``(seed, s, rank)``; items of the dataset
+    are step numbers, so the loader only paces the loop and can be fast-forwarded freely.
+    """
+
+    def __init__(self, files: list[Path], crop: int, batch_size: int, seed: int, steps: int):
+        self.images = [torch.from_numpy(load_image(f).pixels).permute(2, 0, 1).contiguous() for f in files]
+        if not self.images:
+            raise ValueError("no training images")
+        self.crop, self.batch_size, self.seed, self.steps = crop, batch_size, seed, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+    def crop_at(self, g: torch.Generator) -> torch.Tensor:
+        img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
+        _, h, w = img.shape
+        if h < self.crop or w < self.crop:
+            img = torch.nn.functional.pad(img[None].float(), (0, max(0, self.crop - w), 0, max(0, self.crop - h)),
+                                          mode="replicate")[0].byte()
+            _, h, w = img.shape
+        top = int(torch.randint(h - self.crop + 1, (1,), generator=g))
+        left = int(torch.randint(w - self.crop + 1, (1,), generator=g))
+        patch = img[:, top:top + self.crop, left:left + self.crop]
+        if torch.rand(1, generator=g) < 0.5:
+            patch = patch.flip(-1)
+        return patch.float() / 255
+
+    def batch(self, step: int, rank: int = 0) -> torch.Tensor:
+        """``(batch_size, 3, crop, crop)`` for this step and process."""
+        g = torch.Generator().manual_seed(_step_seed(self.seed, step, 1 + rank))
+        return torch.stack([self.crop_at(g) for _ in range(self.batch_size)])
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Holds the training images; the module asks it for each step's batch."""
+
+    def __init__(self, files: list[Path], cfg: ImageTrainConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.dataset = CropDataset(files, cfg.crop, cfg.batch_size, cfg.seed, cfg.max_steps)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=0)
+
+
+def rd_loss(model: HyperpriorModel, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-batch loss terms: ``loss = mean(bpp + lambda_q * 255^2 * mse)``."""
+    out = model(x, quality)
+    pixels = x.shape[-2] * x.shape[-1]
+    bits = sum(-torch.log2(out[k]).flatten(1).sum(1) for k in ("y_likelihoods", "z_likelihoods"))
+    bpp = bits / pixels
+    mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
+    lam = torch.tensor(model.cfg.lambdas, device=x.device)[quality]
+    loss = (bpp + lam * 255**2 * mse).mean()
+    psnr = 10 * torch.log10(1 / mse.clamp(min=1e-10)).mean()
+    return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr}
+
+
+class HyperpriorModule(L.LightningModule):
+    def __init__(self, cfg: ImageTrainConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.model = HyperpriorModel(HyperpriorConfig(cfg.n, cfg.m, cfg.lambdas))
+        self.automatic_optimization = False
+        self.save_hyperparameters({"config": to_dict(cfg)})
+
+    def configure_optimizers(self):
+        aux = [p for n, p in self.model.named_parameters() if n.endswith("quantiles")]
+        main = [p for n, p in self.model.named_parameters() if not n.endswith("quantiles")]
+        opt = torch.optim.Adam(main, lr=self.cfg.lr)
+        aux_opt = torch.optim.Adam(aux, lr=self.cfg.aux_lr)
+        drops = [int(f * self.cfg.max_steps) for f in self.cfg.lr_drop_at]
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, drops, 0.1)
+        return [opt, aux_opt], [sched]
+
+    def training_step(self, _index: int, batch_idx: int) -> None:
+        step = self.global_step // 2  # two optimizers step per training step
+        x = self.trainer.datamodule.dataset.batch(step, self.global_rank).to(self.device)
+        torch.manual_seed(_step_seed(self.cfg.seed, step, 10_000 + self.global_rank))  # noise, qualities
+        quality = torch.randint(len(self.cfg.lambdas), (x.shape[0],), device=x.device)
+        opt, aux_opt = self.optimizers()
+        terms = rd_loss(self.model, x, quality)
+        opt.zero_grad()
+        self.manual_backward(terms["loss"])
+        self.clip_gradients(opt, gradient_clip_val=self.cfg.clip_grad, gradient_clip_algorithm="norm")
+        opt.step()
+        aux = self.model.z_density.aux_loss()
+        aux_opt.zero_grad()
+        self.manual_backward(aux)
+        aux_opt.step()
+        self.lr_schedulers().step()
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()} | {"train/aux": aux.detach()},
+                      prog_bar=True, on_step=True)
+
+
+def export(module: HyperpriorModule, path: Path, card: dict) -> None:
+    """Weights as safetensors (config in the metadata) and a model card beside them."""
+    from safetensors.torch import save_file
+    state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
+    save_file(state, str(path), metadata={"config": json.dumps(config_dict(module.model.cfg)),
+                                          "card": json.dumps(card)})
+
+
+def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", devices="auto",
+          progress: bool = True) -> dict:
+    """Run (or resume) training; returns a summary with the exported weights' path."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module, data = HyperpriorModule(cfg), ImageDataModule(files, cfg)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
+                                               every_n_train_steps=cfg.checkpoint_every)
+    trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
+                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt],
+                        enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False,
+                        deterministic=False)
+    t0 = time.time()
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    trainer.save_checkpoint(last)
+    wall = time.time() - t0
+    card = {"config": to_dict(cfg), "steps": trainer.global_step // 2, "wall_seconds_this_run": round(wall, 1),
+            "device": str(trainer.strategy.root_device), "data_files": len(files)}
+    export(module, out / "hyperprior.safetensors", card)
+    return {"weights": str(out / "hyperprior.safetensors"), **card}
+
+
+def image_files(split_or_dir: str, data_dir: str) -> list[Path]:
+    from ..datasets import DEFAULT_DEST, split_files
+    files = split_files(split_or_dir, Path(data_dir) if data_dir else DEFAULT_DEST)
+    return [f for f in files if f.suffix.lower() in IMAGE_EXTS]
