@@ -124,6 +124,10 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    if a.what == "image":
+        from .eval.bench_image import run as run_image
+        print(json.dumps(run_image(a.repeats, weights=a.weights), indent=2))
+        return 0
     from .eval.bench_entropy import run
     if a.symbols < 1 or a.symbols > 100_000_000:
         raise NeuralCodecError("--symbols must be in 1..100000000")
@@ -236,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=cmd_list)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
-    b.add_argument("what", choices=["entropy"])
+    b.add_argument("what", choices=["entropy", "image"])
+    b.add_argument("--weights", help="image: a hyperprior safetensors file (default: untrained)")
     b.add_argument("--symbols", type=int, default=1_000_000)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--seed", type=int, default=0)

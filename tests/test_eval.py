@@ -129,3 +129,10 @@ def test_video_sweep_x264(tmp_path):
     r = res["curves"]["x264"]["results"]
     assert r["bpp"] == sorted(r["bpp"]) and r["psnr-rgb"][-1] > r["psnr-rgb"][0]
     assert res["rows"][0]["bytes"] * 8 / (6 * 48 * 64) == pytest.approx(res["rows"][0]["bpp"])
+
+
+def test_bench_image_reports_both_codecs():
+    from neuralcodec.eval.bench_image import run, test_image
+    r = run(1, image=test_image(64, 96))
+    assert r["ours"]["bytes"] > 0 and r["ours"]["encode_s"] > 0 and r["compressai"]["decode_s"] > 0
+    assert set(r["ratios"]) == {"encode_ours_over_compressai", "decode_ours_over_compressai"}

@@ -112,6 +112,13 @@ def _lazy(make: Callable[[], tuple[Callable, Callable]]) -> tuple[Callable, Call
     return (lambda x, p: get()[0](x, p)), (lambda b: get()[1](b))
 
 
+def _mux(container, stream, frames) -> None:
+    """Encode every frame, then flush the encoder, into ``container``."""
+    for f in [*frames, None]:
+        for p in stream.encode(f):
+            container.mux(p)
+
+
 # ---- audio --------------------------------------------------------------------------------------
 def _av_audio(codec: str, fmt: str, rate_hz: int | None = None) -> tuple[Callable, Callable]:
     import av
@@ -126,18 +133,18 @@ def _av_audio(codec: str, fmt: str, rate_hz: int | None = None) -> tuple[Callabl
             s.bit_rate = int(kbps * 1000)
             frame_len = 960 if codec == "libopus" else 1152
             pcm = np.clip(x, -1, 1).astype(np.float32)
+            frames = []
             for i in range(0, len(pcm), frame_len * 8):
                 f = av.AudioFrame.from_ndarray(pcm[None, i:i + frame_len * 8], format="flt", layout="mono")
                 f.sample_rate = out_sr
-                for p in s.encode(f):
-                    c.mux(p)
-            for p in s.encode(None):
-                c.mux(p)
+                frames.append(f)
+            _mux(c, s, frames)
         return buf.getvalue()
 
     def dec(data: bytes):
         with av.open(io.BytesIO(data)) as c:
-            frames = [f.to_ndarray().reshape(f.to_ndarray().shape[0], -1).mean(0) for f in c.decode(audio=0)]
+            arrays = [f.to_ndarray() for f in c.decode(audio=0)]
+            frames = [a.reshape(a.shape[0], -1).mean(0) for a in arrays]
             sr = c.streams.audio[0].rate
         return np.concatenate(frames).astype(np.float32), sr
 
@@ -223,11 +230,7 @@ def _av_video(codec: str, options: dict) -> tuple[Callable, Callable]:
             s.height, s.width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
             s.pix_fmt = "yuv420p"
             s.options = {**options, "crf": str(crf)}
-            for f in frames:
-                for p in s.encode(av.VideoFrame.from_ndarray(f[: s.height, : s.width], format="rgb24")):
-                    c.mux(p)
-            for p in s.encode(None):
-                c.mux(p)
+            _mux(c, s, (av.VideoFrame.from_ndarray(f[: s.height, : s.width], format="rgb24") for f in frames))
         return buf.getvalue()
 
     def dec(data: bytes):

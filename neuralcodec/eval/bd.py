@@ -15,9 +15,7 @@ def _curve(rate, dist) -> tuple[np.ndarray, np.ndarray]:
     return r[keep][order], d[keep][order]
 
 
-def bd_rate(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | None:
-    """Average rate difference (%) of test vs anchor at equal quality; ``None`` if undefined
-    (fewer than 4 points, non-monotone curves for PCHIP, or no overlap)."""
+def _delta(fn_name: str, rate_a, dist_a, rate_t, dist_t, method: str) -> float | None:
     import bjontegaard as bd
     ra, da = _curve(rate_a, dist_a)
     rt, dt = _curve(rate_t, dist_t)
@@ -26,23 +24,19 @@ def bd_rate(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | No
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            v = float(bd.bd_rate(ra, da, rt, dt, method=method, require_matching_points=False, min_overlap=0))
+            v = float(getattr(bd, fn_name)(ra, da, rt, dt, method=method, require_matching_points=False,
+                                           min_overlap=0))
     except (ValueError, np.linalg.LinAlgError):
         return None
     return v if np.isfinite(v) else None
+
+
+def bd_rate(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | None:
+    """Average rate difference (%) of test vs anchor at equal quality; ``None`` if undefined
+    (fewer than 4 points, non-monotone curves for PCHIP, or no overlap)."""
+    return _delta("bd_rate", rate_a, dist_a, rate_t, dist_t, method)
 
 
 def bd_quality(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | None:
     """Average quality difference of test vs anchor at equal rate (dB for PSNR)."""
-    import bjontegaard as bd
-    ra, da = _curve(rate_a, dist_a)
-    rt, dt = _curve(rate_t, dist_t)
-    if len(ra) < 4 or len(rt) < 4:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v = float(bd.bd_psnr(ra, da, rt, dt, method=method, require_matching_points=False, min_overlap=0))
-    except (ValueError, np.linalg.LinAlgError):
-        return None
-    return v if np.isfinite(v) else None
+    return _delta("bd_psnr", rate_a, dist_a, rate_t, dist_t, method)

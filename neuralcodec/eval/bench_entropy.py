@@ -30,7 +30,8 @@ def workload(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return values, idx, scales
 
 
-def _best(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+def best_of(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """(best seconds, last result) over ``repeats`` calls."""
     best, out = float("inf"), None
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -47,8 +48,8 @@ def _entry(n: int, t_enc: float, t_dec: float, bits: int, ok: bool, **extra) -> 
 
 def bench_ours(values, idx, table, repeats: int, backend: str = "auto", device: str = "cpu", lanes=None) -> dict:
     enc = lambda: rans.encode(values, idx, table, lanes=lanes, backend=backend, device=device)  # noqa: E731
-    t_enc, blob = _best(enc, repeats)
-    t_dec, out = _best(lambda: rans.decode(blob, idx, table, backend=backend, device=device), repeats)
+    t_enc, blob = best_of(enc, repeats)
+    t_dec, out = best_of(lambda: rans.decode(blob, idx, table, backend=backend, device=device), repeats)
     return _entry(len(values), t_enc, t_dec, 8 * len(blob), np.array_equal(out, values),
                   backend=rans._backend(backend), device=device,
                   lanes=lanes or rans.default_lanes(len(values)))
@@ -65,8 +66,8 @@ def bench_constriction(values, scales, repeats: int) -> dict:
         coder.encode_reverse(sym, model, means, stds)
         return coder.get_compressed()
 
-    t_enc, words = _best(enc, repeats)
-    t_dec, out = _best(lambda: constriction.stream.stack.AnsCoder(words).decode(model, means, stds), repeats)
+    t_enc, words = best_of(enc, repeats)
+    t_dec, out = best_of(lambda: constriction.stream.stack.AnsCoder(words).decode(model, means, stds), repeats)
     return _entry(len(values), t_enc, t_dec, 32 * len(words), np.array_equal(out, sym))
 
 
@@ -76,8 +77,8 @@ def bench_compressai(values, idx, table, repeats: int) -> dict:
     lengths = (table.length + 1).astype(np.int32).tolist()
     offsets = table.offset.astype(np.int32).tolist()
     sym, ind = values.astype(np.int32).tolist(), idx.astype(np.int32).tolist()
-    t_enc, data = _best(lambda: RansEncoder().encode_with_indexes(sym, ind, cdfs, lengths, offsets), repeats)
-    t_dec, out = _best(lambda: RansDecoder().decode_with_indexes(data, ind, cdfs, lengths, offsets), repeats)
+    t_enc, data = best_of(lambda: RansEncoder().encode_with_indexes(sym, ind, cdfs, lengths, offsets), repeats)
+    t_dec, out = best_of(lambda: RansDecoder().decode_with_indexes(data, ind, cdfs, lengths, offsets), repeats)
     return _entry(len(values), t_enc, t_dec, 8 * len(data), out == sym,
                   note="timed call only; its API takes Python lists, converted beforehand")
 
