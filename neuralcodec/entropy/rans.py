@@ -83,21 +83,23 @@ def encode_lanes(start: Array, freq: Array, precision: int) -> tuple[Array, Arra
 
 
 def decode_lanes(state: Array, words: Array, lut: Array, cdf_flat: Array, lut_base: Array,
-                 row_base: Array, precision: int) -> Array:
-    """Core decoder, backend-agnostic. Returns int64 ``(T, L)`` symbols.
+                 row_base: Array, precision: int, ptr: int = 0) -> tuple[Array, Array, int]:
+    """Core decoder, backend-agnostic, resumable: decodes ``T`` steps from word ``ptr``.
 
     Args:
-        state: int64 ``(L,)`` the encoder's final states.
+        state: int64 ``(L,)`` lane states (the encoder's final states at the start).
         words: int64 ``(W,)`` all words in read order.
-        lut: int64 flat table: ``lut[row * 2**p + slot]`` = flat position in ``cdf_flat`` of the
+        lut: flat table: ``lut[row * 2**p + slot]`` = flat position in ``cdf_flat`` of the
             symbol whose interval holds ``slot``.
         cdf_flat: int64 ``(R * width,)`` the table's cdf rows, flattened.
         lut_base, row_base: int64 ``(T, L)`` ``row * 2**p`` and ``row * width`` per symbol.
+    Returns:
+        ``(symbols (T, L), states (L,), ptr)``.
     """
     steps = row_base.shape[0]
     x = state.clone() if isinstance(state, torch.Tensor) else state.copy()
     out = (torch.empty_like(row_base) if isinstance(state, torch.Tensor) else np.empty_like(row_base))
-    mask, ptr, total = (1 << precision) - 1, 0, int(words.shape[0])
+    mask, total = (1 << precision) - 1, int(words.shape[0])
     for t in range(steps):
         slot = x & mask
         pos = lut[lut_base[t] + slot]
@@ -110,11 +112,7 @@ def decode_lanes(state: Array, words: Array, lut: Array, cdf_flat: Array, lut_ba
             raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
         x[m] = (x[m] << WORD) | words[ptr:ptr + k]
         ptr += k
-    if ptr != total:
-        raise FormatError("rANS stream is corrupt (words left over)")
-    if _count(x != RANS_L):
-        raise FormatError("rANS stream is corrupt (lanes did not end in the initial state)")
-    return out
+    return out, x, ptr
 
 
 def default_lanes(n: int) -> int:
@@ -127,15 +125,6 @@ def default_lanes(n: int) -> int:
 
 def _varint(n: int) -> bytes:
     return encode_varints(np.array([n], dtype=np.int64))
-
-
-def _layout(n: int, lanes: int) -> tuple[int, int]:
-    steps = -(-n // lanes) if n else 0
-    return steps, steps * lanes - n
-
-
-def _pad(a: np.ndarray, pad: int, value: int, steps: int, lanes: int) -> np.ndarray:
-    return np.concatenate([a, np.full(pad, value, dtype=np.int64)]).reshape(steps, lanes)
 
 
 def _backend(backend: str) -> str:
@@ -155,22 +144,57 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CdfTable, lanes: int 
     ``backend``: ``"c"`` (CPU fast path), ``"numpy"`` (reference), ``"torch"`` (on ``device``,
     e.g. CUDA) or ``"auto"``. Every backend writes the same bytes for the same lane count.
     """
-    values = np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
-    indexes = np.ascontiguousarray(indexes, dtype=np.int64).reshape(-1)
-    sym, escaped = to_symbols(table, values, indexes)
-    n = len(sym)
+    return encode_groups([(values, indexes)], table, lanes, backend, device)
+
+
+def decode(blob: bytes, indexes: np.ndarray, table: CdfTable, backend: str = "auto",
+           device: str | torch.device = "cpu") -> np.ndarray:
+    """Inverse of :func:`encode`: int64 values ``(N,)`` for the given ``indexes (N,)``."""
+    dec = GroupDecoder(blob, table, backend, device)
+    values = dec.next(indexes)
+    dec.finish()
+    return values
+
+
+def encode_groups(groups: list[tuple[np.ndarray, np.ndarray]], table: CdfTable, lanes: int | None = None,
+                  backend: str = "auto", device: str | torch.device = "cpu") -> bytes:
+    """Code sequential groups ``[(values, indexes), ...]`` into one blob.
+
+    For models whose later table rows depend on earlier decoded values (channel slices,
+    checkerboard passes): each group is padded with no-op entries to a whole number of steps, so
+    :class:`GroupDecoder` can decode group by group, carrying lane states. One lane count, one
+    flush and one escape section for the whole blob.
+    """
+    vals, idxs = [], []
+    for v, ix in groups:
+        v = np.ascontiguousarray(v, dtype=np.int64).reshape(-1)
+        ix = np.ascontiguousarray(ix, dtype=np.int64).reshape(-1)
+        if v.shape != ix.shape:
+            raise ValueError(f"values {v.shape} and indexes {ix.shape} differ in shape")
+        vals.append(v)
+        idxs.append(ix)
+    n = sum(len(v) for v in vals)
     lanes = default_lanes(n) if lanes is None else int(lanes)
     if not 1 <= lanes <= MAX_LANES:
         raise ValueError(f"lanes must be in 1..{MAX_LANES}")
+    sym_parts, idx_parts, escaped_values = [], [], []
+    for v, ix in zip(vals, idxs):
+        sym, escaped = to_symbols(table, v, ix)
+        escaped_values.append(v[escaped])
+        pad = (-len(v)) % lanes
+        sym_parts += [sym, np.zeros(pad, np.int64)]
+        idx_parts += [ix, np.full(pad, -1, np.int64)]
+    sym, idx = np.concatenate(sym_parts), np.concatenate(idx_parts)
     p, backend = table.precision, _backend(backend)
     if backend == "c":
-        state_b, words_b = _ransc.encode(sym, indexes, np.ascontiguousarray(table.cdf).reshape(-1),
+        state_b, words_b = _ransc.encode(sym, idx, np.ascontiguousarray(table.cdf).reshape(-1),
                                          table.cdf.shape[1], p, lanes)
     else:
-        steps, pad = _layout(n, lanes)
-        start = table.cdf[indexes, sym]
-        freq = table.cdf[indexes, sym + 1] - start
-        start, freq = _pad(start, pad, 0, steps, lanes), _pad(freq, pad, 1 << p, steps, lanes)
+        valid = idx >= 0
+        start = np.where(valid, table.cdf[np.maximum(idx, 0), sym], 0)
+        freq = np.where(valid, table.cdf[np.maximum(idx, 0), sym + 1] - start, 1 << p)
+        steps = len(sym) // lanes
+        start, freq = start.reshape(steps, lanes), freq.reshape(steps, lanes)
         if backend == "torch":
             tw, te, tx = encode_lanes(torch.from_numpy(start).to(device), torch.from_numpy(freq).to(device), p)
             words, state = tw[te].cpu().numpy(), tx.cpu().numpy()
@@ -178,7 +202,7 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CdfTable, lanes: int 
             w, e, state = encode_lanes(start, freq, p)
             words = w[e]
         state_b, words_b = state.astype("<u8").tobytes(), words.astype("<u4").tobytes()
-    esc = encode_varints(values[escaped])
+    esc = encode_varints(np.concatenate(escaped_values))
     return _varint(lanes) + _varint(len(esc)) + state_b + words_b + esc
 
 
@@ -213,48 +237,65 @@ def _decode_tables(table: CdfTable) -> _DecodeTables:
     return cached
 
 
-def decode(blob: bytes, indexes: np.ndarray, table: CdfTable, backend: str = "auto",
-           device: str | torch.device = "cpu") -> np.ndarray:
-    """Inverse of :func:`encode`: int64 values ``(N,)`` for the given ``indexes (N,)``."""
-    indexes = np.ascontiguousarray(indexes, dtype=np.int64).reshape(-1)
-    if indexes.size and (indexes.min() < 0 or indexes.max() >= table.rows):
-        raise ValueError(f"table indexes must be in 0..{table.rows - 1}")
-    lanes, at = _read_varint(blob, 0)
-    esc_len, at = _read_varint(blob, at)
-    if not 1 <= lanes <= MAX_LANES:
-        raise FormatError(f"rANS stream claims {lanes} lanes")
-    body = len(blob) - at - 8 * lanes - esc_len
-    if body < 0 or body % 4:
-        raise FormatError("rANS stream is truncated or its lengths disagree")
-    state = np.frombuffer(blob, "<u8", lanes, at)
-    if np.any(state >= np.uint64(1 << 63)) or np.any(state < RANS_L):
-        raise FormatError("rANS stream is corrupt (lane state out of range)")
-    words = np.frombuffer(blob, "<u4", body // 4, at + 8 * lanes)
-    n, p, dt, backend = len(indexes), table.precision, _decode_tables(table), _backend(backend)
-    if backend == "c":
-        sym = np.empty(n, dtype=np.int64)
-        err = _ransc.decode(state, words, indexes, dt.lut, dt.cdf_flat, dt.width, p, sym)
-        if err:
-            raise FormatError(("", "rANS stream is truncated or corrupt (ran out of words)",
-                               "rANS stream is corrupt (words left over)",
-                               "rANS stream is corrupt (lanes did not end in the initial state)")[err])
-    else:
-        steps, pad = _layout(n, lanes)
-        rows = _pad(indexes, pad, dt.identity_row, steps, lanes)
-        args = (state.astype(np.int64), words.astype(np.int64), dt.lut.astype(np.int64),
-                dt.cdf_flat, rows << p, rows * dt.width)
-        if backend == "torch":
-            sym = decode_lanes(*[torch.from_numpy(a).to(device) for a in args], precision=p).cpu().numpy()
+class GroupDecoder:
+    """Decodes a blob of :func:`encode_groups` one group at a time (or all of :func:`encode`)."""
+
+    def __init__(self, blob: bytes, table: CdfTable, backend: str = "auto", device: str | torch.device = "cpu"):
+        lanes, at = _read_varint(blob, 0)
+        esc_len, at = _read_varint(blob, at)
+        if not 1 <= lanes <= MAX_LANES:
+            raise FormatError(f"rANS stream claims {lanes} lanes")
+        body = len(blob) - at - 8 * lanes - esc_len
+        if body < 0 or body % 4:
+            raise FormatError("rANS stream is truncated or its lengths disagree")
+        state = np.frombuffer(blob, "<u8", lanes, at)
+        if np.any(state >= np.uint64(1 << 63)) or np.any(state < RANS_L):
+            raise FormatError("rANS stream is corrupt (lane state out of range)")
+        self.table, self.lanes, self.backend, self.device = table, lanes, _backend(backend), device
+        self.state = state.astype(np.uint64)                 # writable copy, carried across groups
+        self.words = np.frombuffer(blob, "<u4", body // 4, at + 8 * lanes)
+        self.escapes = memoryview(blob)[len(blob) - esc_len:]
+        self.ptr, self.esc_ptr = 0, 0
+
+    def next(self, indexes: np.ndarray) -> np.ndarray:
+        """int64 values ``(n,)`` of the next group, coded with table rows ``indexes (n,)``."""
+        table, lanes, p = self.table, self.lanes, self.table.precision
+        indexes = np.ascontiguousarray(indexes, dtype=np.int64).reshape(-1)
+        if indexes.size and (indexes.min() < 0 or indexes.max() >= table.rows):
+            raise ValueError(f"table indexes must be in 0..{table.rows - 1}")
+        n, dt = len(indexes), _decode_tables(table)
+        idx = np.concatenate([indexes, np.full((-n) % lanes, -1, np.int64)])
+        if self.backend == "c":
+            sym = np.empty(len(idx), dtype=np.int64)
+            err, self.ptr = _ransc.decode_steps(self.state, self.words, idx, dt.lut, dt.cdf_flat, dt.width, p,
+                                                sym, self.ptr)
+            if err:
+                raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
         else:
-            sym = decode_lanes(*args, precision=p)
+            rows = np.where(idx < 0, dt.identity_row, idx).reshape(-1, lanes)
+            args = (self.state.astype(np.int64), self.words.astype(np.int64), dt.lut.astype(np.int64),
+                    dt.cdf_flat, rows << p, rows * dt.width)
+            if self.backend == "torch":
+                out, x, self.ptr = decode_lanes(*[torch.from_numpy(a).to(self.device) for a in args],
+                                                precision=p, ptr=self.ptr)
+                sym, x = out.cpu().numpy(), x.cpu().numpy()
+            else:
+                sym, x, self.ptr = decode_lanes(*args, precision=p, ptr=self.ptr)
+            self.state = x.astype(np.uint64)
         sym = sym.reshape(-1)[:n]
-    values = sym + table.offset[indexes]
-    escaped = sym == table.escape[indexes]
-    if np.any(escaped):
-        esc, used = decode_varints(memoryview(blob)[len(blob) - esc_len:], int(np.count_nonzero(escaped)))
-        if used != esc_len:
+        values = sym + table.offset[indexes]
+        escaped = sym == table.escape[indexes]
+        if np.any(escaped):
+            esc, used = decode_varints(self.escapes[self.esc_ptr:], int(np.count_nonzero(escaped)))
+            self.esc_ptr += used
+            values[escaped] = esc
+        return values
+
+    def finish(self) -> None:
+        """Check that the blob was consumed exactly: every word, every escape, initial states."""
+        if self.ptr != len(self.words):
+            raise FormatError("rANS stream is corrupt (words left over)")
+        if self.esc_ptr != len(self.escapes):
             raise FormatError("escape section length disagrees with the stream")
-        values[escaped] = esc
-    elif esc_len:
-        raise FormatError("escape section present but no escape symbol decoded")
-    return values
+        if np.any(self.state != RANS_L):
+            raise FormatError("rANS stream is corrupt (lanes did not end in the initial state)")

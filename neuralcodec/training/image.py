@@ -136,7 +136,7 @@ def export(module: HyperpriorModule, path: Path, card: dict) -> None:
 def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", devices="auto",
           progress: bool = True) -> dict:
     """Run (or resume) training; returns a summary with the exported weights' path."""
-    out = Path(cfg.out)
+    out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
