@@ -126,7 +126,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     if a.what == "image":
         from .eval.bench_image import run as run_image
-        print(json.dumps(run_image(a.repeats, weights=a.weights), indent=2))
+        print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec), indent=2))
         return 0
     from .eval.bench_entropy import run
     if a.symbols < 1 or a.symbols > 100_000_000:
@@ -241,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(run=cmd_list)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
     b.add_argument("what", choices=["entropy", "image"])
-    b.add_argument("--weights", help="image: a hyperprior safetensors file (default: untrained)")
+    b.add_argument("--weights", help="image: a safetensors file of ours (default: untrained)")
+    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"], help="image: untrained model")
     b.add_argument("--symbols", type=int, default=1_000_000)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--seed", type=int, default=0)

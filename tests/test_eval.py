@@ -136,3 +136,9 @@ def test_bench_image_reports_both_codecs():
     r = run(1, image=test_image(64, 128))  # compressai needs multiples of 64
     assert r["ours"]["bytes"] > 0 and r["ours"]["encode_s"] > 0 and r["compressai"]["decode_s"] > 0
     assert set(r["ratios"]) == {"encode_ours_over_compressai", "decode_ours_over_compressai"}
+
+
+def test_bench_image_runs_mref():
+    from neuralcodec.eval.bench_image import run, test_image
+    r = run(1, image=test_image(64, 64), codec="mref")
+    assert r["ours"]["codec"] == "mref" and r["ours"]["bytes"] > 0

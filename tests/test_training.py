@@ -3,6 +3,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 from neuralcodec.training.config import ImageTrainConfig, load_config
@@ -34,25 +35,27 @@ def _fixed_loss(model, files) -> float:
         return float(rd_loss(model, x, torch.tensor([0, 2, 4, 5]))["loss"])
 
 
-def test_tiny_training_lowers_the_loss(tmp_path):
+@pytest.mark.parametrize("model", ["hyperprior", "mref"])
+def test_tiny_training_lowers_the_loss(tmp_path, model):
     import lightning as L
-    from neuralcodec.codecs.image.hyperprior_codec import load_model
-    from neuralcodec.training.image import HyperpriorModule
-    cfg = _cfg(tmp_path, max_steps=30)
+    from neuralcodec.codecs.image.learned import load_model
+    from neuralcodec.training.image import ImageCodecModule
+    cfg = _cfg(tmp_path, max_steps=30, model=model, slices=2, width=16)
     files = image_files(cfg.data, "")
     L.seed_everything(cfg.seed, verbose=False)
-    before = _fixed_loss(HyperpriorModule(cfg).model, files)
+    before = _fixed_loss(ImageCodecModule(cfg).model, files)
     summary = train(cfg, files, accelerator="cpu", devices=1, progress=False)
     after = _fixed_loss(load_model(Path(summary["weights"])), files)
     assert after < 0.8 * before
     assert summary["steps"] == 30 and load_model(Path(summary["weights"])).cfg.n == 16
+    assert Path(summary["weights"]).name == f"{model}.safetensors"
     assert _losses(Path(cfg.out))  # the CSV log has the training curve
 
 
 def test_resume_is_exact(tmp_path):
     files = image_files(FIX, "")
     straight = _cfg(tmp_path / "a")
-    train(straight, files, accelerator="cpu", devices=1, progress=False)
+    train(straight, files, accelerator="cpu", devices=1, progress=False)  # hyperprior.safetensors
     halves = _cfg(tmp_path / "b", max_steps=6)
     train(halves, files, accelerator="cpu", devices=1, progress=False)
     train(replace(halves, max_steps=12), files, accelerator="cpu", devices=1, progress=False)

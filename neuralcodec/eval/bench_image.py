@@ -1,6 +1,6 @@
-"""``neuralcodec bench image``: our hyperprior codec beside CompressAI's ``bmshj2018_hyperprior``.
+"""``neuralcodec bench image``: our learned codec beside CompressAI's ``bmshj2018_hyperprior``.
 
-Both at N=128, M=192 on the same 768x512 image in one run, CompressAI at quality 3, untrained,
+Both at N=128, M=192 (ours: ``hyperprior`` or ``mref``) on the same 768x512 image in one run, CompressAI at quality 3, untrained,
 after ``update()`` (speed does not depend on trained values). Ours is timed through the whole
 codec (padding, transforms, exact hyper-decoder, rANS, container); CompressAI through
 ``compress``/``decompress``. Times are the best of ``repeats``.
@@ -21,19 +21,21 @@ def test_image(h: int = 512, w: int = 768, seed: int = 0) -> np.ndarray:
     return np.clip(127 + 90 * img + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
-def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None = None) -> dict:
-    from ..codecs.image.hyperprior import HyperpriorModel
-    from ..codecs.image.hyperprior_codec import HyperpriorCodec, load_model
+def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None = None,
+        codec: str = "hyperprior") -> dict:
+    from ..codecs.image.hyperprior_codec import HyperpriorCodec
+    from ..codecs.image.learned import build_model, load_model
+    from ..codecs.image.mref_codec import MrefCodec
     from ..entropy.container import pack, unpack
     from ..media import Image
     img = test_image() if image is None else image
     torch.manual_seed(0)
-    model = load_model(weights) if weights else HyperpriorModel()
-    ours = HyperpriorCodec(model)
+    model = load_model(weights) if weights else build_model(codec, {"n": 128, "m": 192})
+    ours = (MrefCodec if hasattr(model, "cc") else HyperpriorCodec)(model)
     t_enc, data = _best(lambda: pack(ours.encode(Image(img), 3)), repeats)
     t_dec, _ = _best(lambda: ours.decode(unpack(data)), repeats)
     report = {"image": list(img.shape), "torch_threads": torch.get_num_threads(),
-              "ours": {"weights": weights or "untrained", "encode_s": round(t_enc, 4), "decode_s": round(t_dec, 4),
+              "ours": {"codec": ours.info.name, "weights": weights or "untrained", "encode_s": round(t_enc, 4), "decode_s": round(t_dec, 4),
                        "bytes": len(data)}}
     import warnings
     with warnings.catch_warnings():

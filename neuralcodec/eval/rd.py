@@ -218,7 +218,8 @@ def plot(results: dict, out_dir: Path) -> list[Path]:
         ax.set_xlabel(rate)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         ax.set_title(f"{metric} vs {rate} ({len(results['files']) if 'files' in results else '?'} files)")
         path = out_dir / f"rd_{metric}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")

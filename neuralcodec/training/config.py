@@ -10,11 +10,14 @@ from ..errors import NeuralCodecError
 
 @dataclass(frozen=True)
 class ImageTrainConfig:
-    """Recipe of the ``hyperprior`` image codec (loss = bpp + lambda_q * 255^2 * MSE, q random)."""
+    """Recipe of a learned image codec (loss = bpp + lambda_q * 255^2 * MSE, q random per sample)."""
 
+    model: str = "hyperprior"          # hyperprior | mref
     n: int = 128
     m: int = 192
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+    slices: int = 4                    # mref only
+    width: int = 96                    # mref only: hidden width of the context networks
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
@@ -27,6 +30,11 @@ class ImageTrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     out: str = "runs/hyperprior"
+
+    def model_config(self) -> dict:
+        """The model's own config (what goes into the weights' metadata)."""
+        base = {"n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
+        return base | ({"slices": self.slices, "width": self.width} if self.model == "mref" else {})
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainConfig:

@@ -1,4 +1,5 @@
-"""Lightning training of the ``hyperprior`` image codec: one DataModule, one LightningModule.
+"""Lightning training of the learned image codecs (``hyperprior``, ``mref``): one DataModule,
+one LightningModule.
 
 Exact resume: every random draw of a step (crops, qualities, quantization noise) comes from
 generators seeded with ``(seed, step, rank)``, so a run resumed from a checkpoint continues
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..codecs.image.hyperprior import HyperpriorConfig, HyperpriorModel, config_dict
+from ..codecs.image.learned import build_model
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
 
@@ -75,7 +76,7 @@ class ImageDataModule(L.LightningDataModule):
         return DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=0)
 
 
-def rd_loss(model: HyperpriorModel, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
+def rd_loss(model: torch.nn.Module, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-batch loss terms: ``loss = mean(bpp + lambda_q * 255^2 * mse)``."""
     out = model(x, quality)
     pixels = x.shape[-2] * x.shape[-1]
@@ -88,11 +89,11 @@ def rd_loss(model: HyperpriorModel, x: torch.Tensor, quality: torch.Tensor) -> d
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr}
 
 
-class HyperpriorModule(L.LightningModule):
+class ImageCodecModule(L.LightningModule):
     def __init__(self, cfg: ImageTrainConfig):
         super().__init__()
         self.cfg = cfg
-        self.model = HyperpriorModel(HyperpriorConfig(cfg.n, cfg.m, cfg.lambdas))
+        self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
         self.save_hyperparameters({"config": to_dict(cfg)})
 
@@ -125,11 +126,11 @@ class HyperpriorModule(L.LightningModule):
                       prog_bar=True, on_step=True)
 
 
-def export(module: HyperpriorModule, path: Path, card: dict) -> None:
-    """Weights as safetensors (config in the metadata) and a model card beside them."""
+def export(module: ImageCodecModule, path: Path, card: dict) -> None:
+    """Weights as safetensors with the model kind, its config and the card in the metadata."""
     from safetensors.torch import save_file
     state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
-    save_file(state, str(path), metadata={"config": json.dumps(config_dict(module.model.cfg)),
+    save_file(state, str(path), metadata={"model": module.cfg.model, "config": json.dumps(module.cfg.model_config()),
                                           "card": json.dumps(card)})
 
 
@@ -140,7 +141,7 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    module, data = HyperpriorModule(cfg), ImageDataModule(files, cfg)
+    module, data = ImageCodecModule(cfg), ImageDataModule(files, cfg)
     last = out / "checkpoints" / "last.ckpt"
     ckpt = L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
                                                every_n_train_steps=cfg.checkpoint_every)
@@ -154,8 +155,9 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     wall = time.time() - t0
     card = {"config": to_dict(cfg), "steps": trainer.global_step // 2, "wall_seconds_this_run": round(wall, 1),
             "device": str(trainer.strategy.root_device), "data_files": len(files)}
-    export(module, out / "hyperprior.safetensors", card)
-    return {"weights": str(out / "hyperprior.safetensors"), **card}
+    weights = out / f"{cfg.model}.safetensors"
+    export(module, weights, card)
+    return {"weights": str(weights), **card}
 
 
 def image_files(split_or_dir: str, data_dir: str) -> list[Path]:

@@ -11,7 +11,7 @@ weights, so the table rows and means are bitwise identical on every device and t
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -91,23 +91,10 @@ def coding_tables(model: HyperpriorModel) -> CodingTables:
     return CodingTables(model.z_density.to_table(), med, thr, scale_table_cdfs("gaussian", scales))
 
 
-def hyper_decode(model: HyperpriorModel, tables: CodingTables, z_sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact: int64 z symbols ``(B, N, h, w)`` -> (scale rows int64 ``(B, M, 4h, 4w)``, means int64)."""
-    z_int = (z_sym << ACT_BITS) + tables.z_median_int.to(z_sym.device).view(1, -1, 1, 1)
-    raw_scales, means = model.h_s.exact(z_int).chunk(2, dim=1)
-    rows = torch.bucketize(raw_scales, tables.scale_thresholds.to(z_sym.device), right=False)
-    return rows, means
-
-
 def pad(x: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % STRIDE, (-w) % STRIDE
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
-def config_dict(cfg: HyperpriorConfig) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-
-
-__all__ = ["HyperpriorConfig", "HyperpriorModel", "CodingTables", "coding_tables", "hyper_decode", "pad",
-           "SCALE_MIN", "config_dict"]
+__all__ = ["HyperpriorConfig", "HyperpriorModel", "CodingTables", "coding_tables", "pad", "SCALE_MIN"]

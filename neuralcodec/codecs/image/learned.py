@@ -1,0 +1,118 @@
+"""What every learned image codec here shares: weights, the z stream, the exact hyper features.
+
+    encode: x -pad-> g_a -> y × gain[q] -> h_a -> z_sym -("z")-> h_s.exact -> hyper (int)
+            y_s, hyper -> encode_latent -("y")
+    decode: "z" -> z_sym -> hyper;  "y", hyper -> decode_latent -> ŷ -> × inv_gain[q] -> g_s -> crop
+
+Subclasses say how the latent is coded (:meth:`encode_latent`, :meth:`decode_latent`); the
+weights file names its model and config in the safetensors metadata.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...entropy import rans
+from ...entropy.container import Container
+from ...errors import FormatError, NeuralCodecError
+from ...media import Image
+from ..base import Codec, hash_bytes
+from .exact import ACT_BITS
+from .hyperprior import STRIDE, CodingTables, coding_tables, pad
+
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
+
+
+def model_classes() -> dict[str, tuple[type, type]]:
+    from .hyperprior import HyperpriorConfig, HyperpriorModel
+    from .mref import MrefConfig, MrefModel
+    return {"hyperprior": (HyperpriorModel, HyperpriorConfig), "mref": (MrefModel, MrefConfig)}
+
+
+def build_model(kind: str, config: dict) -> nn.Module:
+    model_cls, cfg_cls = model_classes()[kind]
+    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return model_cls(cfg_cls(**cfg))
+
+
+def load_model(path: Path) -> nn.Module:
+    """Model from a safetensors file whose metadata holds ``model`` and ``config`` (JSON)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        model = build_model(meta.get("model", "hyperprior"), json.loads(meta["config"]))
+        model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise NeuralCodecError(f"{path}: not usable weights ({e})") from None
+    return model.eval()
+
+
+class LearnedImageCodec(Codec):
+    """Base of the learned image codecs; ``weights`` names the shipped file in assets/."""
+
+    weights: str = ""
+
+    def __init__(self, model: nn.Module | None = None, device: str = "cpu"):
+        self.model = (model if model is not None else load_model(ASSETS / self.weights)).eval().to(device)
+        self.device = device
+        self.tables: CodingTables = coding_tables(self.model)
+        state = self.model.state_dict()
+        self._hash = hash_bytes(*(state[k].detach().cpu().numpy().tobytes() for k in sorted(state)))
+
+    def weights_hash(self) -> bytes:
+        return self._hash
+
+    def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
+        """Exact: int64 z symbols ``(B, N, h, w)`` -> int64 hyper features (units of 2**-ACT_BITS)."""
+        z_int = (z_sym << ACT_BITS) + self.tables.z_median_int.to(z_sym.device).view(1, -1, 1, 1)
+        return self.model.h_s.exact(z_int)
+
+    def rows(self, raw_scales: torch.Tensor) -> torch.Tensor:
+        """Exact: fixed-point scales -> rows of the Gaussian scale table."""
+        return torch.bucketize(raw_scales, self.tables.scale_thresholds.to(raw_scales.device), right=False)
+
+    def encode_latent(self, y_s: torch.Tensor, hyper: torch.Tensor) -> bytes:
+        raise NotImplementedError
+
+    def decode_latent(self, blob: bytes, hyper: torch.Tensor) -> torch.Tensor:
+        """-> float ``(1, M, h, w)`` latent to synthesise (before the inverse gain)."""
+        raise NotImplementedError
+
+    def _z_indexes(self, shape) -> np.ndarray:
+        return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape).ravel()
+
+    @torch.no_grad()
+    def encode(self, media: Image, quality: int | None = None) -> Container:
+        q = self.check_quality(quality)
+        h, w, _ = media.pixels.shape
+        x = torch.from_numpy(media.pixels).permute(2, 0, 1)[None].float().div(255).to(self.device)
+        m = self.model
+        y_s = m.g_a(pad(x)) * m.gain[q - 1].view(1, -1, 1, 1)
+        z = m.h_a(y_s)
+        z_sym = torch.round(z - m.z_density.medians.view(1, -1, 1, 1).to(z.device)).long()
+        z_blob = rans.encode(z_sym.cpu().numpy().ravel(), self._z_indexes(z_sym.shape), self.tables.z_table)
+        y_blob = self.encode_latent(y_s, self.hyper(z_sym))
+        return Container("image", self.info.name, self.info.version, self.weights_hash(),
+                         {"height": h, "width": w, "quality": q}, {"z": z_blob, "y": y_blob})
+
+    @torch.no_grad()
+    def decode(self, container: Container) -> Image:
+        try:
+            h, w, q = (int(container.fields[k]) for k in ("height", "width", "quality"))
+            z_blob, y_blob = container.streams["z"], container.streams["y"]
+        except (KeyError, TypeError, ValueError):
+            raise FormatError(f"{self.info.name} file lacks its fields or streams") from None
+        if q not in self.info.qualities:
+            raise FormatError(f"{self.info.name} file has quality {q}")
+        m = self.model
+        shape = (1, m.cfg.n, -(-h // STRIDE), -(-w // STRIDE))
+        z_sym = rans.decode(z_blob, self._z_indexes(shape), self.tables.z_table).reshape(shape)
+        y_hat = self.decode_latent(y_blob, self.hyper(torch.from_numpy(z_sym).to(self.device)))
+        x_hat = m.g_s(y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)).clamp(0, 1)[0, :, :h, :w]
+        return Image((x_hat.permute(1, 2, 0) * 255).round().byte().cpu().numpy())

@@ -1,0 +1,104 @@
+"""``mref``: a multi-reference entropy model after MLIC++ / MLICv2 (Jiang et al. 2023, 2024).
+
+The latent is split into S channel slices; each slice is coded in two checkerboard passes
+(anchors, then non-anchors conditioned on the anchors, He et al. 2021), with parameters from
+the hyperprior and a channel context over the slices already decoded (Minnen & Singh 2020);
+latent residual prediction (LRP) refines the reconstruction of each slice::
+
+    for slice s:   ctx = [hyper, ŷ_0 .. ŷ_{s-1}]
+        anchors:      (σ, μ) = agg_s([cc_s(ctx), ck_s(0)])
+        non-anchors:  (σ, μ) = agg_s([cc_s(ctx), ck_s(ŷ_s on anchors)])
+        ŷ_s = sym + μ  (exact, the context of later slices);  ŷ_s + lrp_s([ctx, ŷ_s]) -> g_s
+
+Everything that decides a CDF (h_s, cc_s, ck_s, agg_s) is an :class:`ExactStack` run in fixed
+point; LRP touches only the reconstruction and stays float. MLIC++'s global (attention)
+context is not built yet: its softmax needs an integer formulation first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...entropy.factorized import FactorizedDensity
+from ...entropy.families import likelihood
+from .exact import ACT_BITS, ExactStack, fake_quant, ste_round
+from .layers import analysis, conv, synthesis
+
+
+@dataclass(frozen=True)
+class MrefConfig:
+    n: int = 128
+    m: int = 192
+    slices: int = 4
+    width: int = 96    # hidden width of the per-slice context networks
+    lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
+    @property
+    def qualities(self) -> int:
+        return len(self.lambdas)
+
+    @property
+    def slice_channels(self) -> int:
+        if self.m % self.slices:
+            raise ValueError("m must be a multiple of slices")
+        return self.m // self.slices
+
+
+def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
+    """bool ``(1, 1, h, w)``: True on anchors ((i + j) even), coded first."""
+    i = torch.arange(h, device=device)[:, None]
+    j = torch.arange(w, device=device)[None, :]
+    return ((i + j) % 2 == 0)[None, None]
+
+
+class MrefModel(nn.Module):
+    def __init__(self, cfg: MrefConfig = MrefConfig()):
+        super().__init__()
+        n, m, k, wd, q = cfg.n, cfg.m, cfg.slice_channels, cfg.width, cfg.qualities
+        self.cfg = cfg
+        self.g_a, self.g_s = analysis(n, m), synthesis(n, m)
+        self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
+        self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, m, 3, 1, False)])
+        self.cc = nn.ModuleList(ExactStack([(m + s * k, wd, 3, 1, False), (wd, wd, 3, 1, False),
+                                            (wd, 2 * k, 3, 1, False)]) for s in range(cfg.slices))
+        self.ck = nn.ModuleList(ExactStack([(k, 2 * k, 5, 1, False)]) for _ in range(cfg.slices))
+        self.agg = nn.ModuleList(ExactStack([(4 * k, 3 * k, 1, 1, False), (3 * k, 2 * k, 1, 1, False)])
+                                 for _ in range(cfg.slices))
+        self.lrp = nn.ModuleList(nn.Sequential(conv(m + (s + 1) * k, wd, 3, 1), nn.GELU(), conv(wd, k, 3, 1))
+                                 for s in range(cfg.slices))
+        self.z_density = FactorizedDensity(n)
+        spread = torch.exp(torch.linspace(np.log(0.5), np.log(2.0), q))[:, None]
+        self.gain = nn.Parameter(spread.repeat(1, m))
+        self.inv_gain = nn.Parameter((1 / spread).repeat(1, m))
+
+    def slice_params(self, s: int, ctx: torch.Tensor, anchors: torch.Tensor | None) -> torch.Tensor:
+        """Training twin of the exact path: ``(B, 2K, h, w)`` (scales, means) of slice ``s``."""
+        cc = self.cc[s](ctx)
+        ck = self.ck[s](anchors if anchors is not None else torch.zeros_like(cc[:, : cc.shape[1] // 2]))
+        return self.agg[s](torch.cat([cc, ck], 1))
+
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Args: x ``(B, 3, H, W)`` in [0, 1] (H, W multiples of 64), quality ``(B,)`` in 0..Q-1."""
+        y = self.g_a(x)
+        y_s = y * self.gain[quality][:, :, None, None]
+        z = self.h_a(y_s)
+        med = self.z_density.medians.view(1, -1, 1, 1)
+        z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
+        hyper = self.h_s(ste_round(z - med) + med)
+        mask = anchor_mask(*y.shape[-2:], device=y.device)
+        decoded, liks, recon = [], [], []
+        for s, y_slice in enumerate(y_s.chunk(self.cfg.slices, 1)):
+            ctx = torch.cat([hyper, *decoded], 1)
+            scales_a, means_a = self.slice_params(s, ctx, None).chunk(2, 1)
+            y_hat_a = (ste_round(y_slice - means_a) + means_a) * mask
+            scales_n, means_n = self.slice_params(s, ctx, fake_quant(y_hat_a, ACT_BITS, 1 << 20)).chunk(2, 1)
+            scales, means = torch.where(mask, scales_a, scales_n), torch.where(mask, means_a, means_n)
+            liks.append(likelihood(y_slice + torch.empty_like(y_slice).uniform_(-0.5, 0.5), scales, means))
+            y_hat = ste_round(y_slice - means) + means
+            decoded.append(y_hat)
+            recon.append(y_hat + 0.5 * torch.tanh(self.lrp[s](torch.cat([ctx, y_hat], 1))))
+        y_rec = torch.cat(recon, 1) * self.inv_gain[quality][:, :, None, None]
+        return {"x_hat": self.g_s(y_rec), "y_likelihoods": torch.cat(liks, 1), "z_likelihoods": z_lik}

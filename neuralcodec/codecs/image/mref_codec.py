@@ -1,0 +1,82 @@
+"""The ``mref`` codec: 2 x S sequential groups (slice anchors, slice non-anchors) in one rANS blob.
+
+Encoder and decoder run the same driver (:meth:`MrefCodec.passes`); only what happens to a
+group's symbols differs (computed and queued, or decoded). Table rows and means come from the
+exact context networks, so the decoder sees what the encoder saw.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ...entropy import rans
+from ..base import CodecInfo, register
+from .exact import ACT_BITS
+from .learned import ASSETS, LearnedImageCodec
+from .mref import anchor_mask
+
+UNIT = 1 << ACT_BITS
+GroupFn = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class MrefCodec(LearnedImageCodec):
+    info = CodecInfo("mref", "image", 1, (1, 2, 3, 4, 5, 6), 3, False,
+                     "multi-reference entropy model: channel slices x checkerboard, exact contexts, LRP")
+    weights = "mref.safetensors"
+
+    def slice_params(self, s: int, ctx: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact: (rows, means) int64 ``(1, K, h, w)`` of slice ``s``; ``anchors`` None = anchor pass."""
+        m = self.model
+        cc = m.cc[s].exact(ctx)
+        ck_in = anchors if anchors is not None else torch.zeros_like(cc[:, : cc.shape[1] // 2])
+        raw, means = m.agg[s].exact(torch.cat([cc, m.ck[s].exact(ck_in)], 1)).chunk(2, 1)
+        return self.rows(raw), means
+
+    def passes(self, hyper: torch.Tensor, group: GroupFn, reconstruct: bool) -> torch.Tensor | None:
+        """Run the 2S groups in order. ``group(s, rows, means, mask)`` returns the int64 symbols
+        of slice ``s`` (valid where ``mask``). Returns the float latent (with LRP) if asked."""
+        m = self.model
+        mask = anchor_mask(*hyper.shape[-2:], device=hyper.device)
+        decoded, recon = [], []
+        for s in range(m.cfg.slices):
+            ctx = torch.cat([hyper, *decoded], 1)
+            rows_a, means_a = self.slice_params(s, ctx, None)
+            y_a = torch.where(mask, group(s, rows_a, means_a, mask) * UNIT + means_a, 0)
+            rows_n, means_n = self.slice_params(s, ctx, y_a)
+            y_int = torch.where(mask, y_a, group(s, rows_n, means_n, ~mask) * UNIT + means_n)
+            decoded.append(y_int)
+            if reconstruct:
+                y = y_int.double().div(UNIT).float()
+                lrp = m.lrp[s](torch.cat([ctx.double().div(UNIT).float(), y], 1))
+                recon.append(y + 0.5 * torch.tanh(lrp))
+        return torch.cat(recon, 1) if reconstruct else None
+
+    def encode_latent(self, y_s: torch.Tensor, hyper: torch.Tensor) -> bytes:
+        slices, groups = y_s.double().chunk(self.model.cfg.slices, 1), []
+
+        def group(s, rows, means, mask):
+            sym = torch.round(slices[s] - means.double() / UNIT).long()
+            sel = mask.expand_as(sym)
+            groups.append((sym[sel].cpu().numpy(), rows[sel].cpu().numpy()))
+            return sym
+
+        self.passes(hyper, group, reconstruct=False)
+        return rans.encode_groups(groups, self.tables.y_table)
+
+    def decode_latent(self, blob: bytes, hyper: torch.Tensor) -> torch.Tensor:
+        dec = rans.GroupDecoder(blob, self.tables.y_table)
+
+        def group(s, rows, means, mask):
+            sel = mask.expand_as(rows)
+            sym = torch.zeros_like(rows)
+            sym[sel] = torch.from_numpy(dec.next(rows[sel].cpu().numpy())).to(rows.device)
+            return sym
+
+        y = self.passes(hyper, group, reconstruct=True)
+        dec.finish()
+        return y
+
+
+if (ASSETS / MrefCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
+    register(MrefCodec, default=True)

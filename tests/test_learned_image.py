@@ -1,0 +1,159 @@
+"""Learned image codecs with small random weights: exact symbols, determinism, damaged files."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import cuda, golden
+from neuralcodec.codecs.image.hyperprior import HyperpriorConfig, HyperpriorModel
+from neuralcodec.codecs.image.hyperprior_codec import HyperpriorCodec
+from neuralcodec.codecs.image.mref import MrefConfig, MrefModel
+from neuralcodec.codecs.image.mref_codec import MrefCodec
+from neuralcodec.entropy.container import pack, unpack
+from neuralcodec.errors import FormatError
+from neuralcodec.media import Image
+
+
+def _random(kind: str):
+    torch.manual_seed(0)
+    if kind == "hyperprior":
+        model, cls, nets = HyperpriorModel(HyperpriorConfig(24, 32)), HyperpriorCodec, None
+        nets = [model.h_s]
+    else:
+        model, cls = MrefModel(MrefConfig(24, 32, 4, 16)), MrefCodec
+        nets = [model.h_s, *model.cc, *model.ck, *model.agg]
+    with torch.no_grad():  # random entropy networks with varied scales and means
+        for net in nets:
+            for p in net.parameters():
+                p.mul_(4)
+    return cls(model)
+
+
+@pytest.fixture(scope="module", params=["hyperprior", "mref"])
+def codec(request):
+    return _random(request.param)
+
+
+def _img(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    return Image(np.clip(np.stack([x * 3, y * 2, x + y], -1) + rng.integers(0, 40, (h, w, 3)), 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (3000, 5), (70, 130)])
+def test_round_trip_shapes(codec, size):
+    out = codec.decode(unpack(pack(codec.encode(_img(*size), 3))))
+    assert out.pixels.shape == (*size, 3)
+
+
+def _latent_symbols(codec, img, q):
+    """(encoder's y symbols, decoder's y symbols) as flat int64 tensors."""
+    c = codec.encode(img, q)
+    recorded = {"enc": [], "dec": []}
+    m = codec.model
+    x = torch.from_numpy(img.pixels).permute(2, 0, 1)[None].float() / 255
+    from neuralcodec.codecs.image.hyperprior import pad
+    from neuralcodec.entropy import rans
+    with torch.no_grad():
+        y_s = m.g_a(pad(x)) * m.gain[q - 1].view(1, -1, 1, 1)
+        z_sym = torch.round(m.h_a(y_s) - m.z_density.medians.view(1, -1, 1, 1)).long()
+        hyper = codec.hyper(z_sym)
+    if isinstance(codec, HyperpriorCodec):
+        rows, means = codec.params(hyper)
+        enc = torch.round(y_s.double() - means.double() / 256).long().ravel()
+        dec = torch.from_numpy(rans.decode(c.streams["y"], rows.numpy().ravel(), codec.tables.y_table))
+        return enc, dec, rows
+    slices = y_s.double().chunk(m.cfg.slices, 1)
+
+    def enc_group(s, rows, means, mask):
+        sym = torch.round(slices[s] - means.double() / 256).long()
+        recorded["enc"].append(sym[mask.expand_as(sym)])
+        return sym
+
+    codec.passes(hyper, enc_group, reconstruct=False)
+    dec = rans.GroupDecoder(c.streams["y"], codec.tables.y_table)
+    all_rows = []
+
+    def dec_group(s, rows, means, mask):
+        sel = mask.expand_as(rows)
+        sym = torch.zeros_like(rows)
+        sym[sel] = torch.from_numpy(dec.next(rows[sel].numpy()))
+        recorded["dec"].append(sym[sel])
+        all_rows.append(rows[sel])
+        return sym
+
+    codec.passes(hyper, dec_group, reconstruct=False)
+    dec.finish()
+    return torch.cat(recorded["enc"]), torch.cat(recorded["dec"]), torch.cat(all_rows)
+
+
+def test_decoder_recovers_the_encoders_symbols(codec):
+    enc, dec, rows = _latent_symbols(codec, _img(64, 128), 5)
+    assert torch.equal(enc, dec)
+    assert len(torch.unique(rows)) > 3  # the test exercises several table rows
+
+
+def _entropy_params(codec, z):
+    hyper = codec.hyper(z)
+    if isinstance(codec, HyperpriorCodec):
+        return codec.params(hyper)
+    return codec.slice_params(1, torch.cat([hyper, hyper[:, :8]], 1), None)
+
+
+def test_entropy_parameters_are_identical_across_threads_and_batches(codec):
+    torch.manual_seed(1)
+    z = torch.randint(-6, 7, (3, 24, 3, 5))
+    ref = _entropy_params(codec, z)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            single = [_entropy_params(codec, z[i:i + 1]) for i in range(3)]
+            for got in (_entropy_params(codec, z), [torch.cat(t) for t in zip(*single)]):
+                assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_float_noise_below_the_grid_changes_nothing():
+    """Weights that differ below the fixed-point grid give the same integers (another build,
+    another float library)."""
+    codec = _random("hyperprior")
+    z = torch.randint(-6, 7, (1, 24, 4, 4))
+    ref = _entropy_params(codec, z)
+    noisy = HyperpriorModel(codec.model.cfg)
+    noisy.load_state_dict(codec.model.state_dict())
+    with torch.no_grad():
+        for layer in noisy.h_s.layers:
+            w, b = layer.integer_params()
+            layer.conv.weight.copy_(w.double() / 1024 + (torch.rand_like(w.double()) - 0.5) * 1e-6)
+            layer.conv.bias.copy_(b.double() / 2**18)
+    got = _entropy_params(HyperpriorCodec(noisy), z)
+    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+
+
+def test_damaged_files_raise(codec):
+    c = unpack(pack(codec.encode(_img(40, 40), 2)))
+    for k in ("z", "y"):
+        broken = dict(c.streams)
+        broken[k] = broken[k][:-5]
+        with pytest.raises(FormatError):
+            codec.decode(type(c)(c.modality, c.codec, c.codec_version, c.weights_hash, c.fields, broken))
+    with pytest.raises(FormatError):
+        codec.decode(type(c)(c.modality, c.codec, c.codec_version, c.weights_hash, {"height": 40}, c.streams))
+
+
+def test_scale_thresholds_are_pinned(codec):
+    thr = ",".join(map(str, codec.tables.scale_thresholds.tolist()))
+    assert thr == golden("hyperprior_scale_thresholds.txt", thr)
+
+
+@cuda
+def test_encode_on_cuda_decode_on_cpu(codec):
+    gpu = type(codec)(codec.model, device="cuda")
+    data = pack(gpu.encode(_img(128, 192), 4))
+    z = torch.randint(-6, 7, (2, 24, 3, 5))
+    a = _entropy_params(gpu, z.cuda())
+    cpu = type(codec)(gpu.model.cpu())
+    b = _entropy_params(cpu, z)
+    assert torch.equal(a[0].cpu(), b[0]) and torch.equal(a[1].cpu(), b[1])
+    assert cpu.decode(unpack(data)).pixels.shape == (128, 192, 3)
