@@ -39,6 +39,8 @@ def load_image(path: Path) -> Image:
                 notes.append(f"converted {mode} to RGB" + (" (alpha dropped)" if "A" in mode else ""))
                 im = im.convert("RGB")
             return Image(np.asarray(im, dtype=np.uint8).copy(), notes)
+    except PILImage.DecompressionBombError as e:
+        raise NeuralCodecError(f"{path}: image too large ({e})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise NeuralCodecError(f"{path}: not a readable image ({e})") from None
 

@@ -107,3 +107,15 @@ def test_bench_entropy_json_small():
     for k in ("ours", "constriction", "compressai"):
         assert r[k]["roundtrip"] is True and r[k]["encode_msym_s"] > 0
     assert 0 <= r["ours"]["overhead_pct"] < 1
+
+
+def test_absurdly_large_image_is_refused(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    from neuralcodec.errors import NeuralCodecError
+    from neuralcodec.media import load_image
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(big)
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 64*64 > 2*100: a "decompression bomb"
+    with pytest.raises(NeuralCodecError, match="too large"):
+        load_image(big)

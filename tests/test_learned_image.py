@@ -157,3 +157,16 @@ def test_encode_on_cuda_decode_on_cpu(codec):
     b = _entropy_params(cpu, z)
     assert torch.equal(a[0].cpu(), b[0]) and torch.equal(a[1].cpu(), b[1])
     assert cpu.decode(unpack(data)).pixels.shape == (128, 192, 3)
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_banded_gdn_equals_the_plain_one(inverse, monkeypatch):
+    from neuralcodec.codecs.image import layers
+    torch.manual_seed(0)
+    g = layers.GDN(16, inverse)
+    with torch.no_grad():
+        g.gamma.add_(torch.rand_like(g.gamma) * 0.1)
+        x = torch.randn(2, 16, 45, 30)
+        ref = g(x.clone())
+        monkeypatch.setattr(layers, "BAND_ELEMENTS", 2 * 16 * 30 * 7)  # bands of 7 rows
+        assert torch.equal(g(x.clone()), ref)

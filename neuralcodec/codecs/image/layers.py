@@ -10,6 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+BAND_ELEMENTS = 1 << 24  # GDN at inference: above this many elements, work in bands of rows
+
+
 class GDN(nn.Module):
     """Generalized divisive normalization (Ballé 2016): ``x / sqrt(beta + gamma @ x^2)``.
 
@@ -27,8 +30,20 @@ class GDN(nn.Module):
         c = x.shape[1]
         beta = self.beta.pow(2) + self.beta_min
         gamma = self.gamma.pow(2).view(c, c, 1, 1)
+        if not torch.is_grad_enabled() and x.numel() > BAND_ELEMENTS:
+            return self._banded_(x, gamma, beta)
         norm = torch.sqrt(F.conv2d(x * x, gamma, beta))
         return x * norm if self.inverse else x / norm
+
+    def _banded_(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """Inference on large inputs: in place, a band of rows at a time. GDN is spatially
+        pointwise, so bands give the same values while memory stays at one copy of ``x``."""
+        rows = max(1, BAND_ELEMENTS // (x.shape[0] * x.shape[1] * x.shape[3]))
+        for top in range(0, x.shape[2], rows):
+            band = x[:, :, top:top + rows]
+            norm = torch.sqrt(F.conv2d(band * band, gamma, beta))
+            band.mul_(norm) if self.inverse else band.div_(norm)
+        return x
 
 
 def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
