@@ -142,3 +142,23 @@ def test_bench_image_runs_mref():
     from neuralcodec.eval.bench_image import run, test_image
     r = run(1, image=test_image(64, 64), codec="mref")
     assert r["ours"]["codec"] == "mref" and r["ours"]["bytes"] > 0
+
+
+def test_sweep_a_weights_file(tmp_path):
+    """`NAME@PATH` sweeps a learned codec from a checkpoint before it ships."""
+    import torch
+    from safetensors.torch import save_file
+
+    from neuralcodec.codecs.image.learned import build_model
+    torch.manual_seed(0)
+    cfg = {"n": 16, "m": 24, "lambdas": [0.002, 0.005, 0.01, 0.02, 0.04, 0.08]}
+    model = build_model("hyperprior", cfg)
+    path = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={"model": "hyperprior", "config": json.dumps(cfg)})
+    res = sweep("image", sorted((FIX / "images").glob("*.png"))[:1], [f"hyperprior@{path}"], tmp_path / "rd",
+                progress=False)
+    assert list(res["curves"]) == ["hyperprior@tiny.safetensors"]
+    assert len(res["curves"]["hyperprior@tiny.safetensors"]["results"]["bpp"]) == 6
+    with pytest.raises(NeuralCodecError, match="learned image codec"):
+        sweep("image", [FIX / "images" / "vgqcws_vin_srgb8.png"], [f"lossless@{path}"], tmp_path, progress=False)

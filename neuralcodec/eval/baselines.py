@@ -256,10 +256,22 @@ def _video_baselines() -> list[Baseline]:
 
 # ---- ours ---------------------------------------------------------------------------------------
 def _ours(name: str) -> Baseline:
-    from ..codecs.base import get_codec
+    """A registered codec by name, or ``NAME@PATH``: a learned codec with weights from a file
+    (for sweeping a checkpoint before it ships)."""
     from ..entropy.container import pack, unpack
     from ..media import Image
-    codec = get_codec(name)
+    if "@" in name:
+        from ..codecs.image.hyperprior_codec import HyperpriorCodec
+        from ..codecs.image.learned import load_model
+        from ..codecs.image.mref_codec import MrefCodec
+        kind, path = name.split("@", 1)
+        classes = {"hyperprior": HyperpriorCodec, "mref": MrefCodec}
+        if kind not in classes:
+            raise KeyError(f"NAME@PATH takes a learned image codec ({', '.join(classes)}), not {kind!r}")
+        codec = classes[kind](load_model(Path(path).expanduser()))
+    else:
+        from ..codecs.base import get_codec
+        codec = get_codec(name)
     info = codec.info
     points = info.qualities or (None,)
 
@@ -269,7 +281,8 @@ def _ours(name: str) -> Baseline:
     def dec(data: bytes):
         return codec.decode(unpack(data)).pixels
 
-    return Baseline(name, info.modality, "quality", points, enc, dec)
+    return Baseline(name if "@" not in name else f"{info.name}@{Path(name.split('@', 1)[1]).name}",
+                    info.modality, "quality", points, enc, dec)
 
 
 def _standard() -> list[Baseline]:
