@@ -296,6 +296,8 @@ def get_baseline(name: str) -> Baseline:
     try:
         return _ours(name)
     except KeyError:
+        if "@" in name:
+            raise
         known = [b.name for b in _standard()]
         raise KeyError(f"unknown codec {name!r}; standard codecs: {', '.join(known)}; "
                        f"ours: see `neuralcodec list`") from None
