@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NeuralCodecError
+from .fileio import write_bytes_atomic
 
 DEFAULT_DEST = Path.home() / ".cache" / "neuralcodec" / "data"
 PINNED = Path(__file__).with_name("data_checksums.json")
@@ -241,7 +242,7 @@ def fetch(what: str = "all", dest: Path = DEFAULT_DEST, record: bool = False, lo
                                 "source_sha256": digest, "label": pick.label,
                                 "bytes": expected.stat().st_size, "sha256": sha256(expected)}
     rows = sorted(records.values(), key=lambda r: r["path"])
-    manifest_path.write_text(json.dumps(rows, indent=1))
+    write_bytes_atomic(manifest_path, json.dumps(rows, indent=1).encode(), force=True)
     if record:
         PINNED.write_text(json.dumps(dict(sorted(pinned.items())), indent=1) + "\n")
     return rows
