@@ -207,6 +207,14 @@ def cmd_data(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    if a.modality == "card":
+        from .training.card import write_card
+        if not a.weights:
+            raise NeuralCodecError("train card needs --weights FILE")
+        print(write_card(Path(a.weights), Path(a.results) if a.results else None, a.command or "?"))
+        return 0
+    if not a.config:
+        raise NeuralCodecError("--config is required")
     if a.modality != "image":
         raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
     from .training.config import load_config
@@ -269,8 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # re-pin source checksums
     da.set_defaults(run=cmd_data)
     tr = sub.add_parser("train", help="train a codec with Lightning (resumes from the last checkpoint)")
-    tr.add_argument("modality", choices=["image", "audio", "video"])
-    tr.add_argument("--config", required=True, help="JSON recipe, e.g. configs/hyperprior.json")
+    tr.add_argument("modality", choices=["image", "audio", "video", "card"],
+                    help="what to train; `card` writes the model card of --weights instead")
+    tr.add_argument("--config", help="JSON recipe, e.g. configs/hyperprior.json")
+    tr.add_argument("--weights", help="card: the safetensors file")
+    tr.add_argument("--results", help="card: results.json of `eval rd` with these weights")
+    tr.add_argument("--command", help="card: the command that trained them")
     tr.add_argument("--max-steps", type=int, help="override the recipe's max_steps")
     tr.add_argument("--out", help="override the recipe's output folder")
     tr.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")

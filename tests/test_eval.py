@@ -162,3 +162,23 @@ def test_sweep_a_weights_file(tmp_path):
     assert len(res["curves"]["hyperprior@tiny.safetensors"]["results"]["bpp"]) == 6
     with pytest.raises(NeuralCodecError, match="learned image codec"):
         sweep("image", [FIX / "images" / "vgqcws_vin_srgb8.png"], [f"lossless@{path}"], tmp_path, progress=False)
+
+
+def test_model_card_from_metadata_and_results(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from neuralcodec.codecs.image.learned import build_model
+    from neuralcodec.training.card import write_card
+    torch.manual_seed(0)
+    cfg = {"n": 16, "m": 24, "lambdas": [0.002, 0.005, 0.01, 0.02, 0.04, 0.08]}
+    path = tmp_path / "hyperprior.safetensors"
+    save_file({k: v.contiguous() for k, v in build_model("hyperprior", cfg).state_dict().items()}, str(path),
+              metadata={"model": "hyperprior", "config": json.dumps(cfg),
+                        "card": json.dumps({"steps": 30, "device": "cpu", "data_files": 3,
+                                            "wall_seconds_this_run": 2.0, "config": {"data": "image-train"}})})
+    files = sorted((FIX / "images").glob("*.png"))
+    sweep("image", files, [f"hyperprior@{path}", "jpeg", "webp"], tmp_path / "rd", progress=False)
+    card = write_card(path, tmp_path / "rd" / "results.json", "neuralcodec train image --config x.json").read_text()
+    assert "steps: 30" in card and "device: cpu" in card and "| jpeg |" in card
+    assert "BD-rate of `hyperprior@hyperprior.safetensors`" in card and "- vs webp:" in card
