@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages neuralcodec needs when they are missing (idempotent, quiet when
-# everything is there). Add a package here as "command:package".
+# Installs the Debian packages neuralcodec's standard-codec sweeps use when they are missing
+# (idempotent, quiet when everything is there, never fatal). Add a package here as "command:package".
 set -euo pipefail
 needs=("c2enc:codec2" "heif-enc:libheif-examples")   # standard codecs for `neuralcodec eval rd`
 missing=()
@@ -11,4 +11,8 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${missing[*]}"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+# best effort: the test suite does not need these; `eval rd` says so when a codec is missing
+if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"; } >/dev/null; then
+  echo "warning: could not install ${missing[*]} (apt); Codec2 and HEVC-intra sweeps will be unavailable" >&2
+fi
+exit 0
