@@ -1,4 +1,5 @@
-"""Files <-> arrays, only at the edges. Images are uint8 ``(H, W, 3)`` RGB numpy arrays."""
+"""Files <-> arrays, only at the edges. Images are uint8 ``(H, W, 3)`` RGB numpy arrays; audio is
+float32 ``(C, N)`` in [-1, 1] with its sample rate."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,3 +53,32 @@ def save_image(path: Path, pixels: np.ndarray, fmt: str | None = None) -> None:
         PILImage.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), "RGB").save(path, format=fmt)
     except (KeyError, ValueError) as e:
         raise NeuralCodecError(f"{path}: cannot write this image format ({e})") from None
+
+
+@dataclass
+class Audio:
+    """``samples``: float32 ``(C, N)``; ``sample_rate`` in Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+
+def load_audio(path: Path) -> Audio:
+    """WAV/FLAC/OGG through soundfile; anything else FFmpeg reads (Opus, MP3, ...) through PyAV."""
+    import soundfile as sf
+    try:
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
+        return Audio(np.ascontiguousarray(x.T), int(sr))
+    except (RuntimeError, sf.LibsndfileError):
+        pass
+    try:
+        import av
+        with av.open(str(path)) as c:
+            stream = c.streams.audio[0]
+            chunks = [f.to_ndarray(format="fltp") for f in c.decode(audio=0)]
+            sr = int(stream.rate)
+    except (ImportError, IndexError, av.error.FFmpegError) as e:
+        raise NeuralCodecError(f"{path}: not readable audio ({e})") from None
+    if not chunks:
+        raise NeuralCodecError(f"{path}: no audio samples")
+    return Audio(np.concatenate(chunks, axis=1).astype(np.float32), sr)

@@ -48,12 +48,9 @@ def _load(modality: str, path: Path):
         except av.error.FFmpegError as e:
             raise NeuralCodecError(f"{path}: not readable video ({e})") from None
         return np.stack(frames), fps
-    import soundfile as sf
-    try:
-        x, sr = sf.read(path, dtype="float32", always_2d=True)
-    except RuntimeError as e:
-        raise NeuralCodecError(f"{path}: not readable audio ({e})") from None
-    return x.mean(1), sr   # downmix to mono
+    from ..media import load_audio
+    audio = load_audio(path)
+    return audio.samples.mean(0), audio.sample_rate   # downmix to mono
 
 
 def _measure(modality: str, b: Baseline, point, media) -> dict:
