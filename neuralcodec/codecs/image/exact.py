@@ -9,7 +9,8 @@ entropy-parameter network runs in fixed point:
     layer        A' = round_half_up((conv(A, W) + B) / 2**W_BITS), then ReLU
 
 Each conv is computed in float64 on integer values whose every partial sum stays below 2**53,
-so the result is the exact integer in any summation order, on CPU or CUDA. Training uses the
+so the result is the exact integer in any summation order, on CPU or CUDA (FFT and Winograd
+algorithms are switched off: their intermediates are not integers; float64 has no TF32). Training uses the
 same quantization through straight-through rounding (:class:`FakeQuantConv`), so the float
 network the optimizer sees is the integer network the coder runs, up to rounding noise.
 """
@@ -66,11 +67,13 @@ def exact_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int, 
     """One layer in exact integer arithmetic. ``x``: int64 ``(B, C, H, W)`` on any device."""
     k = w.shape[-1]
     xd, wd = x.double(), w.double().to(x.device)
-    if transposed:
-        acc = F.conv_transpose2d(xd, wd, None, stride, k // 2, stride - 1)
-    else:
-        acc = F.conv2d(xd, wd, None, stride, k // 2)
-    acc = acc.long() + b.to(x.device).view(1, -1, 1, 1)
+    # plain im2col + GEMM only: FFT/Winograd algorithms (cuDNN, oneDNN) leave the integers
+    with torch.backends.cudnn.flags(enabled=False), torch.backends.mkldnn.flags(enabled=False):
+        if transposed:
+            acc = F.conv_transpose2d(xd, wd, None, stride, k // 2, stride - 1)
+        else:
+            acc = F.conv2d(xd, wd, None, stride, k // 2)
+    acc = torch.round(acc).long() + b.to(x.device).view(1, -1, 1, 1)
     out = torch.div(acc + (1 << (W_BITS - 1)), 1 << W_BITS, rounding_mode="floor")
     out = out.clamp(-ACT_LIMIT, ACT_LIMIT)
     return out.clamp(min=0) if relu else out
@@ -98,13 +101,8 @@ class ExactStack(nn.Module):
     @torch.no_grad()
     def exact(self, x_int: torch.Tensor) -> torch.Tensor:
         """int64 activations (units of 2**-ACT_BITS) -> int64 outputs, bit-exact everywhere."""
-        prev = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # float64 anyway
-        try:
-            x = x_int.clamp(-ACT_LIMIT, ACT_LIMIT)
-            for i, (layer, (_, _, _, stride, transposed)) in enumerate(zip(self.layers, self.spec)):
-                w, b = layer.integer_params()
-                x = exact_layer(x, w, b, stride, transposed, relu=i < len(self.layers) - 1)
-            return x
-        finally:
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = prev
+        x = x_int.clamp(-ACT_LIMIT, ACT_LIMIT)
+        for i, (layer, (_, _, _, stride, transposed)) in enumerate(zip(self.layers, self.spec)):
+            w, b = layer.integer_params()
+            x = exact_layer(x, w, b, stride, transposed, relu=i < len(self.layers) - 1)
+        return x
