@@ -67,8 +67,8 @@ def exact_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int, 
     """One layer in exact integer arithmetic. ``x``: int64 ``(B, C, H, W)`` on any device."""
     k = w.shape[-1]
     xd, wd = x.double(), w.double().to(x.device)
-    # plain im2col + GEMM only: FFT/Winograd algorithms (cuDNN, oneDNN) leave the integers
-    with torch.backends.cudnn.flags(enabled=False), torch.backends.mkldnn.flags(enabled=False):
+    # plain im2col + GEMM only: FFT/Winograd algorithms (cuDNN) leave the integers
+    with torch.backends.cudnn.flags(enabled=False):  # (oneDNN has no float64 conv: CPU is native)
         if transposed:
             acc = F.conv_transpose2d(xd, wd, None, stride, k // 2, stride - 1)
         else:

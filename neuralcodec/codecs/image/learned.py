@@ -75,7 +75,7 @@ class LearnedImageCodec(Codec):
 
     def rows(self, raw_scales: torch.Tensor) -> torch.Tensor:
         """Exact: fixed-point scales -> rows of the Gaussian scale table."""
-        return torch.bucketize(raw_scales, self.tables.scale_thresholds.to(raw_scales.device), right=False)
+        return torch.bucketize(raw_scales.contiguous(), self.tables.scale_thresholds.to(raw_scales.device), right=False)
 
     def encode_latent(self, y_s: torch.Tensor, hyper: torch.Tensor) -> bytes:
         raise NotImplementedError
