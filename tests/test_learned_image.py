@@ -170,3 +170,19 @@ def test_banded_gdn_equals_the_plain_one(inverse, monkeypatch):
         ref = g(x.clone())
         monkeypatch.setattr(layers, "BAND_ELEMENTS", 2 * 16 * 30 * 7)  # bands of 7 rows
         assert torch.equal(g(x.clone()), ref)
+
+
+@pytest.mark.parametrize("switch", ["checkerboard", "channel_context", "lrp"])
+def test_mref_ablations_round_trip_exactly(switch):
+    torch.manual_seed(0)
+    model = MrefModel(MrefConfig(24, 32, 4, 16, **{switch: False}))
+    with torch.no_grad():
+        for net in [model.h_s, *model.cc, *model.ck, *model.agg]:
+            for p in net.parameters():
+                p.mul_(4)
+    codec = MrefCodec(model)
+    enc, dec, _ = _latent_symbols(codec, _img(64, 64), 4)
+    assert torch.equal(enc, dec)
+    assert codec.decode(unpack(pack(codec.encode(_img(33, 47), 2)))).pixels.shape == (33, 47, 3)
+    out = model(torch.rand(1, 3, 64, 64), torch.tensor([1]))
+    assert out["y_likelihoods"].shape == (1, 32, 4, 4)

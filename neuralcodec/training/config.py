@@ -18,6 +18,9 @@ class ImageTrainConfig:
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
+    checkerboard: bool = True          # mref ablations (see MrefConfig)
+    channel_context: bool = True
+    lrp: bool = True
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
@@ -34,7 +37,9 @@ class ImageTrainConfig:
     def model_config(self) -> dict:
         """The model's own config (what goes into the weights' metadata)."""
         base = {"n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
-        return base | ({"slices": self.slices, "width": self.width} if self.model == "mref" else {})
+        mref = {"slices": self.slices, "width": self.width, "checkerboard": self.checkerboard,
+                "channel_context": self.channel_context, "lrp": self.lrp}
+        return base | (mref if self.model == "mref" else {})
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainConfig:

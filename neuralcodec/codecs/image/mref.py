@@ -34,6 +34,9 @@ class MrefConfig:
     m: int = 192
     slices: int = 4
     width: int = 96    # hidden width of the per-slice context networks
+    checkerboard: bool = True     # ablation switches: two passes per slice, or one
+    channel_context: bool = True  # slices see the slices already decoded, or only the hyperprior
+    lrp: bool = True              # latent residual prediction on the reconstruction
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
     @property
@@ -62,17 +65,28 @@ class MrefModel(nn.Module):
         self.g_a, self.g_s = analysis(n, m), synthesis(n, m)
         self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
         self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, m, 3, 1, False)])
-        self.cc = nn.ModuleList(ExactStack([(m + s * k, wd, 3, 1, False), (wd, wd, 3, 1, False),
+        ctx = [m + (s * k if cfg.channel_context else 0) for s in range(cfg.slices)]
+        self.cc = nn.ModuleList(ExactStack([(ctx[s], wd, 3, 1, False), (wd, wd, 3, 1, False),
                                             (wd, 2 * k, 3, 1, False)]) for s in range(cfg.slices))
         self.ck = nn.ModuleList(ExactStack([(k, 2 * k, 5, 1, False)]) for _ in range(cfg.slices))
         self.agg = nn.ModuleList(ExactStack([(4 * k, 3 * k, 1, 1, False), (3 * k, 2 * k, 1, 1, False)])
                                  for _ in range(cfg.slices))
-        self.lrp = nn.ModuleList(nn.Sequential(conv(m + (s + 1) * k, wd, 3, 1), nn.GELU(), conv(wd, k, 3, 1))
-                                 for s in range(cfg.slices))
+        self.lrp = nn.ModuleList(nn.Sequential(conv(ctx[s] + k, wd, 3, 1), nn.GELU(), conv(wd, k, 3, 1))
+                                 for s in range(cfg.slices) if cfg.lrp)
         self.z_density = FactorizedDensity(n)
         spread = torch.exp(torch.linspace(np.log(0.5), np.log(2.0), q))[:, None]
         self.gain = nn.Parameter(spread.repeat(1, m))
         self.inv_gain = nn.Parameter((1 / spread).repeat(1, m))
+
+    def context(self, hyper: torch.Tensor, decoded: list[torch.Tensor]) -> torch.Tensor:
+        """What slice ``len(decoded)`` is conditioned on (same rule in training and coding)."""
+        return torch.cat([hyper, *decoded], 1) if self.cfg.channel_context else hyper
+
+    def refine(self, s: int, ctx: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
+        """Latent residual prediction (float; reconstruction only)."""
+        if not self.cfg.lrp:
+            return y_hat
+        return y_hat + 0.5 * torch.tanh(self.lrp[s](torch.cat([ctx, y_hat], 1)))
 
     def slice_params(self, s: int, ctx: torch.Tensor, anchors: torch.Tensor | None) -> torch.Tensor:
         """Training twin of the exact path: ``(B, 2K, h, w)`` (scales, means) of slice ``s``."""
@@ -90,8 +104,10 @@ class MrefModel(nn.Module):
         hyper = self.h_s(ste_round(z - med) + med)
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         decoded, liks, recon = [], [], []
+        if not self.cfg.checkerboard:
+            mask = torch.ones_like(mask)  # every position is an "anchor": one pass per slice
         for s, y_slice in enumerate(y_s.chunk(self.cfg.slices, 1)):
-            ctx = torch.cat([hyper, *decoded], 1)
+            ctx = self.context(hyper, decoded)
             scales_a, means_a = self.slice_params(s, ctx, None).chunk(2, 1)
             y_hat_a = (ste_round(y_slice - means_a) + means_a) * mask
             scales_n, means_n = self.slice_params(s, ctx, fake_quant(y_hat_a, ACT_BITS, 1 << 20)).chunk(2, 1)
@@ -99,6 +115,6 @@ class MrefModel(nn.Module):
             liks.append(likelihood(y_slice + torch.empty_like(y_slice).uniform_(-0.5, 0.5), scales, means))
             y_hat = ste_round(y_slice - means) + means
             decoded.append(y_hat)
-            recon.append(y_hat + 0.5 * torch.tanh(self.lrp[s](torch.cat([ctx, y_hat], 1))))
+            recon.append(self.refine(s, ctx, y_hat))
         y_rec = torch.cat(recon, 1) * self.inv_gain[quality][:, :, None, None]
         return {"x_hat": self.g_s(y_rec), "y_likelihoods": torch.cat(liks, 1), "z_likelihoods": z_lik}

@@ -40,16 +40,17 @@ class MrefCodec(LearnedImageCodec):
         mask = anchor_mask(*hyper.shape[-2:], device=hyper.device)
         decoded, recon = [], []
         for s in range(m.cfg.slices):
-            ctx = torch.cat([hyper, *decoded], 1)
+            ctx = m.context(hyper, decoded)
             rows_a, means_a = self.slice_params(s, ctx, None)
-            y_a = torch.where(mask, group(s, rows_a, means_a, mask) * UNIT + means_a, 0)
-            rows_n, means_n = self.slice_params(s, ctx, y_a)
-            y_int = torch.where(mask, y_a, group(s, rows_n, means_n, ~mask) * UNIT + means_n)
+            if m.cfg.checkerboard:
+                y_a = torch.where(mask, group(s, rows_a, means_a, mask) * UNIT + means_a, 0)
+                rows_n, means_n = self.slice_params(s, ctx, y_a)
+                y_int = torch.where(mask, y_a, group(s, rows_n, means_n, ~mask) * UNIT + means_n)
+            else:
+                y_int = group(s, rows_a, means_a, torch.ones_like(mask)) * UNIT + means_a
             decoded.append(y_int)
             if reconstruct:
-                y = y_int.double().div(UNIT).float()
-                lrp = m.lrp[s](torch.cat([ctx.double().div(UNIT).float(), y], 1))
-                recon.append(y + 0.5 * torch.tanh(lrp))
+                recon.append(m.refine(s, ctx.double().div(UNIT).float(), y_int.double().div(UNIT).float()))
         return torch.cat(recon, 1) if reconstruct else None
 
     def encode_latent(self, y_s: torch.Tensor, hyper: torch.Tensor) -> bytes:
