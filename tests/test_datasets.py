@@ -89,3 +89,15 @@ def test_a_split_name_wins_over_a_folder_of_that_name(fake, tmp_path, monkeypatc
     (tmp_path / "music-eval" / "points.jsonl").write_text("{}")
     assert datasets.split_files("music-eval", fake) == [fake / "music-eval/0.flac", fake / "music-eval/5.flac"]
     assert datasets.split_files(str(tmp_path / "music-eval"), fake) == [tmp_path / "music-eval" / "points.jsonl"]
+
+
+def test_a_package_that_cannot_be_had_is_named(tmp_path, monkeypatch):
+    import subprocess
+
+    def refuse(cmd, **kw):
+        return subprocess.CompletedProcess(cmd, 100, "", "E: Unable to locate package nosuch-data")
+
+    monkeypatch.setattr(datasets.subprocess, "run", refuse)
+    monkeypatch.setattr(datasets, "SOURCES", (Source("apt", "nosuch-data", "1.0", "?", (Pick("*", "audio-train"),)),))
+    with pytest.raises(NeuralCodecError, match="apt package nosuch-data==1.0: E: Unable to locate package"):
+        datasets.fetch("audio", tmp_path, log=lambda m: None)
