@@ -177,19 +177,22 @@ def encode_groups(groups: list[tuple[np.ndarray, np.ndarray]], table: CdfTable, 
     lanes = default_lanes(n) if lanes is None else int(lanes)
     if not 1 <= lanes <= MAX_LANES:
         raise ValueError(f"lanes must be in 1..{MAX_LANES}")
-    sym_parts, idx_parts, escaped_values = [], [], []
-    for v, ix in zip(vals, idxs):
-        sym, escaped = to_symbols(table, v, ix)
-        escaped_values.append(v[escaped])
-        pad = (-len(v)) % lanes
-        sym_parts += [sym, np.zeros(pad, np.int64)]
-        idx_parts += [ix, np.full(pad, -1, np.int64)]
-    sym, idx = np.concatenate(sym_parts), np.concatenate(idx_parts)
+    for ix in idxs:
+        if ix.size and (ix.min() < 0 or ix.max() >= table.rows):
+            raise ValueError(f"table indexes must be in 0..{table.rows - 1}")
+    pads = [(-len(v)) % lanes for v in vals]
+    val = np.concatenate([a for v, pad in zip(vals, pads) for a in (v, np.zeros(pad, np.int64))])
+    idx = np.concatenate([a for ix, pad in zip(idxs, pads) for a in (ix, np.full(pad, -1, np.int64))])
     p, backend = table.precision, _backend(backend)
-    if backend == "c":
-        state_b, words_b = _ransc.encode(sym, idx, np.ascontiguousarray(table.cdf).reshape(-1),
-                                         table.cdf.shape[1], p, lanes)
+    if backend == "c":  # symbols and escapes are mapped inside the C loop
+        escaped = np.zeros(len(val), dtype=np.uint8)
+        state_b, words_b = _ransc.encode(val, idx, np.ascontiguousarray(table.cdf).reshape(-1), table.offset,
+                                         table.length, table.cdf.shape[1], p, lanes, escaped)
+        escaped_values = [val[escaped.view(bool)]]
     else:
+        sym, esc = to_symbols(table, val, np.maximum(idx, 0))
+        esc &= idx >= 0
+        escaped_values = [val[esc]]
         valid = idx >= 0
         start = np.where(valid, table.cdf[np.maximum(idx, 0), sym], 0)
         freq = np.where(valid, table.cdf[np.maximum(idx, 0), sym + 1] - start, 1 << p)
@@ -265,12 +268,13 @@ class GroupDecoder:
             raise ValueError(f"table indexes must be in 0..{table.rows - 1}")
         n, dt = len(indexes), _decode_tables(table)
         idx = np.concatenate([indexes, np.full((-n) % lanes, -1, np.int64)])
-        if self.backend == "c":
-            sym = np.empty(len(idx), dtype=np.int64)
-            err, self.ptr = _ransc.decode_steps(self.state, self.words, idx, dt.lut, dt.cdf_flat, dt.width, p,
-                                                sym, self.ptr)
+        if self.backend == "c":  # values and escape flags come straight from the C loop
+            values, escaped = np.empty(len(idx), dtype=np.int64), np.empty(len(idx), dtype=np.uint8)
+            err, self.ptr = _ransc.decode_steps(self.state, self.words, idx, dt.lut, dt.cdf_flat, table.offset,
+                                                table.length, dt.width, p, values, escaped, self.ptr)
             if err:
                 raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
+            values, escaped = values[:n], escaped[:n].view(bool)
         else:
             rows = np.where(idx < 0, dt.identity_row, idx).reshape(-1, lanes)
             args = (self.state.astype(np.int64), self.words.astype(np.int64), dt.lut.astype(np.int64),
@@ -282,9 +286,9 @@ class GroupDecoder:
             else:
                 sym, x, self.ptr = decode_lanes(*args, precision=p, ptr=self.ptr)
             self.state = x.astype(np.uint64)
-        sym = sym.reshape(-1)[:n]
-        values = sym + table.offset[indexes]
-        escaped = sym == table.escape[indexes]
+            sym = sym.reshape(-1)[:n]
+            values = sym + table.offset[indexes]
+            escaped = sym == table.escape[indexes]
         if np.any(escaped):
             esc, used = decode_varints(self.escapes[self.esc_ptr:], int(np.count_nonzero(escaped)))
             self.esc_ptr += used
