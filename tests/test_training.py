@@ -59,6 +59,8 @@ def test_resume_is_exact(tmp_path):
     halves = _cfg(tmp_path / "b", max_steps=6)
     train(halves, files, accelerator="cpu", devices=1, progress=False)
     train(replace(halves, max_steps=12), files, accelerator="cpu", devices=1, progress=False)
+    runs = (Path(halves.out) / "runs.jsonl").read_text().splitlines()
+    assert [json.loads(r)["steps"] for r in runs] == [6, 12]  # the card sums wall time over both
     a = load_file(str(Path(straight.out) / "hyperprior.safetensors"))
     b = load_file(str(Path(halves.out) / "hyperprior.safetensors"))
     assert a.keys() == b.keys()

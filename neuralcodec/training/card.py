@@ -32,7 +32,8 @@ def render(weights: Path, results: dict | None, command: str) -> str:
              f"- model: `{meta['model']}`, config `{json.dumps(cfg)}`",
              f"- data: `{train_cfg.get('data', '?')}` ({card.get('data_files', '?')} files; see ../shared/DATA.md)",
              f"- command: `{command}`",
-             f"- steps: {card.get('steps', '?')}; wall time of the last run: {card.get('wall_seconds_this_run', '?')} s; "
+             f"- steps: {card.get('steps', '?')}; wall time: {card.get('wall_seconds_total', '?')} s over all runs "
+             f"({card.get('wall_seconds_this_run', '?')} s in the last); "
              f"device: {card.get('device', '?')}",
              f"- recipe: crop {train_cfg.get('crop')}, batch {train_cfg.get('batch_size')}, lr {train_cfg.get('lr')}", ""]
     if results:

@@ -144,7 +144,7 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     module, data = ImageCodecModule(cfg), ImageDataModule(files, cfg)
     last = out / "checkpoints" / "last.ckpt"
     ckpt = L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
-                                               every_n_train_steps=cfg.checkpoint_every)
+                                               every_n_train_steps=2 * cfg.checkpoint_every)  # 2 optimizers
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
                         logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False,
@@ -153,10 +153,17 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
     trainer.save_checkpoint(last)
     wall = time.time() - t0
+    weights = out / f"{cfg.model}.safetensors"
     card = {"config": to_dict(cfg), "steps": trainer.global_step // 2, "wall_seconds_this_run": round(wall, 1),
             "device": str(trainer.strategy.root_device), "data_files": len(files)}
-    weights = out / f"{cfg.model}.safetensors"
-    export(module, weights, card)
+    if trainer.is_global_zero:  # one writer under DDP
+        history = out / "runs.jsonl"   # every run of this folder, so resumed training sums up
+        with open(history, "a") as f:
+            f.write(json.dumps({"steps": card["steps"], "wall_seconds": card["wall_seconds_this_run"],
+                                "device": card["device"]}) + "\n")
+        card["wall_seconds_total"] = round(sum(json.loads(line)["wall_seconds"]
+                                               for line in history.read_text().splitlines() if line), 1)
+        export(module, weights, card)
     return {"weights": str(weights), **card}
 
 
