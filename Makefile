@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.stamp-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench clean-venv sysdeps
+.PHONY: demo test bench clean-venv sysdeps
 
 $(STAMP): pyproject.toml
 	@bash scripts/sysdeps.sh
@@ -23,9 +23,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
-
-test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/neuralcodec bench entropy --json
