@@ -96,7 +96,7 @@ def _entropy_params(codec, z):
     hyper = codec.hyper(z)
     if isinstance(codec, HyperpriorCodec):
         return codec.params(hyper)
-    return codec.slice_params(1, torch.cat([hyper, hyper[:, :8]], 1), None)
+    return codec.slice_params(1, codec.model.cc[1].exact(torch.cat([hyper, hyper[:, :8]], 1)), None)
 
 
 def test_entropy_parameters_are_identical_across_threads_and_batches(codec):

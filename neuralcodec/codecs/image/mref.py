@@ -88,9 +88,9 @@ class MrefModel(nn.Module):
             return y_hat
         return y_hat + 0.5 * torch.tanh(self.lrp[s](torch.cat([ctx, y_hat], 1)))
 
-    def slice_params(self, s: int, ctx: torch.Tensor, anchors: torch.Tensor | None) -> torch.Tensor:
-        """Training twin of the exact path: ``(B, 2K, h, w)`` (scales, means) of slice ``s``."""
-        cc = self.cc[s](ctx)
+    def slice_params(self, s: int, cc: torch.Tensor, anchors: torch.Tensor | None) -> torch.Tensor:
+        """Training twin of the exact path: ``(B, 2K, h, w)`` (scales, means) of slice ``s`` from its
+        channel-context output ``cc = self.cc[s](ctx)`` (shared by both passes)."""
         ck = self.ck[s](anchors if anchors is not None else torch.zeros_like(cc[:, : cc.shape[1] // 2]))
         return self.agg[s](torch.cat([cc, ck], 1))
 
@@ -106,11 +106,13 @@ class MrefModel(nn.Module):
         decoded, liks, recon = [], [], []
         if not self.cfg.checkerboard:
             mask = torch.ones_like(mask)  # every position is an "anchor": one pass per slice
+        # (the second pass below then selects nothing; it keeps one code path for both settings)
         for s, y_slice in enumerate(y_s.chunk(self.cfg.slices, 1)):
             ctx = self.context(hyper, decoded)
-            scales_a, means_a = self.slice_params(s, ctx, None).chunk(2, 1)
+            cc = self.cc[s](ctx)
+            scales_a, means_a = self.slice_params(s, cc, None).chunk(2, 1)
             y_hat_a = (ste_round(y_slice - means_a) + means_a) * mask
-            scales_n, means_n = self.slice_params(s, ctx, fake_quant(y_hat_a, ACT_BITS, 1 << 20)).chunk(2, 1)
+            scales_n, means_n = self.slice_params(s, cc, fake_quant(y_hat_a, ACT_BITS, 1 << 20)).chunk(2, 1)
             scales, means = torch.where(mask, scales_a, scales_n), torch.where(mask, means_a, means_n)
             liks.append(likelihood(y_slice + torch.empty_like(y_slice).uniform_(-0.5, 0.5), scales, means))
             y_hat = ste_round(y_slice - means) + means

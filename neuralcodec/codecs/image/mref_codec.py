@@ -25,10 +25,10 @@ class MrefCodec(LearnedImageCodec):
                      "multi-reference entropy model: channel slices x checkerboard, exact contexts, LRP")
     weights = "mref.safetensors"
 
-    def slice_params(self, s: int, ctx: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact: (rows, means) int64 ``(1, K, h, w)`` of slice ``s``; ``anchors`` None = anchor pass."""
+    def slice_params(self, s: int, cc: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact: (rows, means) int64 ``(1, K, h, w)`` of slice ``s`` from its channel-context output
+        ``cc = model.cc[s].exact(ctx)``; ``anchors`` None = anchor pass."""
         m = self.model
-        cc = m.cc[s].exact(ctx)
         ck_in = anchors if anchors is not None else torch.zeros_like(cc[:, : cc.shape[1] // 2])
         raw, means = m.agg[s].exact(torch.cat([cc, m.ck[s].exact(ck_in)], 1)).chunk(2, 1)
         return self.rows(raw), means
@@ -41,10 +41,11 @@ class MrefCodec(LearnedImageCodec):
         decoded, recon = [], []
         for s in range(m.cfg.slices):
             ctx = m.context(hyper, decoded)
-            rows_a, means_a = self.slice_params(s, ctx, None)
+            cc = m.cc[s].exact(ctx)
+            rows_a, means_a = self.slice_params(s, cc, None)
             if m.cfg.checkerboard:
                 y_a = torch.where(mask, group(s, rows_a, means_a, mask) * UNIT + means_a, 0)
-                rows_n, means_n = self.slice_params(s, ctx, y_a)
+                rows_n, means_n = self.slice_params(s, cc, y_a)
                 y_int = torch.where(mask, y_a, group(s, rows_n, means_n, ~mask) * UNIT + means_n)
             else:
                 y_int = group(s, rows_a, means_a, torch.ones_like(mask)) * UNIT + means_a
