@@ -102,7 +102,7 @@ def test_empty_input():
     assert rans.decode(blob, np.zeros(0, np.int64), t).shape == (0,)
 
 
-@pytest.mark.parametrize("backend", ["c", "numpy"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_corrupt_blobs_raise_format_error(backend):
     table, values, idx = _gaussian_problem(2000)
     blob = rans.encode(values, idx, table, lanes=4)
