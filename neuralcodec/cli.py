@@ -124,6 +124,10 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    if a.what == "memory":
+        from .eval.bench_memory import run as run_memory
+        print(json.dumps(run_memory(a.size, a.codec, a.weights), indent=2))
+        return 0
     if a.what == "image":
         from .eval.bench_image import run as run_image
         print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec), indent=2))
@@ -248,9 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=cmd_list)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
-    b.add_argument("what", choices=["entropy", "image"])
-    b.add_argument("--weights", help="image: a safetensors file of ours (default: untrained)")
-    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"], help="image: untrained model")
+    b.add_argument("what", choices=["entropy", "image", "memory"])
+    b.add_argument("--size", type=int, default=4096, help="memory: side of the square test image")
+    b.add_argument("--weights", help="image, memory: a safetensors file of ours (default: untrained)")
+    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"],
+                   help="image, memory: which model (untrained unless --weights)")
     b.add_argument("--symbols", type=int, default=1_000_000)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--seed", type=int, default=0)

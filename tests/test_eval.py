@@ -182,3 +182,11 @@ def test_model_card_from_metadata_and_results(tmp_path):
     card = write_card(path, tmp_path / "rd" / "results.json", "neuralcodec train image --config x.json").read_text()
     assert "steps: 30" in card and "device: cpu" in card and "| jpeg |" in card
     assert "BD-rate of `hyperprior@hyperprior.safetensors`" in card and "- vs webp:" in card
+
+
+def test_bench_memory_reports_both_steps():
+    from neuralcodec.eval.bench_memory import run
+    r = run(size=96, codec="mref")
+    for step in ("encode", "decode"):
+        assert r[step]["peak_rss_gb"] > 0.05 and r[step]["seconds"] >= 0
+    assert r["bytes"] > 0 and r["within_limit"] is True

@@ -47,8 +47,13 @@ def _where(m: Array, a: Array, b: Array) -> Array:
     return torch.where(m, a, b) if isinstance(m, torch.Tensor) else np.where(m, a, b)
 
 
-def _count(m: Array) -> int:
-    return int(m.sum()) if isinstance(m, torch.Tensor) else int(np.count_nonzero(m))
+def _decode_symbols(x: Array, lut: Array, cdf_flat: Array, lut_base: Array, row_base: Array,
+                    precision: int) -> tuple[Array, Array]:
+    """One decoding step of every lane, before renormalisation: ``(symbols (L,), states (L,))``."""
+    slot = x & ((1 << precision) - 1)
+    pos = lut[lut_base + slot]
+    start = cdf_flat[pos]
+    return pos - row_base, (cdf_flat[pos + 1] - start) * (x >> precision) + slot - start
 
 
 def encode_lanes(start: Array, freq: Array, precision: int) -> tuple[Array, Array, Array]:
@@ -101,15 +106,11 @@ def decode_lanes(state: Array, words: Array, lut: Array, cdf_flat: Array, lut_ba
     steps = row_base.shape[0]
     x = state.copy()
     out = np.empty_like(row_base)
-    mask, total = (1 << precision) - 1, int(words.shape[0])
+    total = int(words.shape[0])
     for t in range(steps):
-        slot = x & mask
-        pos = lut[lut_base[t] + slot]
-        start = cdf_flat[pos]
-        out[t] = pos - row_base[t]
-        x = (cdf_flat[pos + 1] - start) * (x >> precision) + slot - start
+        out[t], x = _decode_symbols(x, lut, cdf_flat, lut_base[t], row_base[t], precision)
         m = x < RANS_L
-        k = _count(m)
+        k = int(np.count_nonzero(m))
         if ptr + k > total:
             raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
         x[m] = (x[m] << WORD) | words[ptr:ptr + k]
@@ -123,15 +124,10 @@ def _decode_lanes_torch(state, words, lut, cdf_flat, lut_base, row_base, precisi
     out of words shows up as a final pointer past the end (the pointer only grows)."""
     steps, total = row_base.shape[0], int(words.shape[0])
     x, out = state.clone(), torch.empty_like(row_base)
-    mask = (1 << precision) - 1
     pos = torch.full((), ptr, dtype=torch.int64, device=state.device)
     padded = torch.cat([words, words.new_zeros(1)])  # reads past the end land here, then raise
     for t in range(steps):
-        slot = x & mask
-        p = lut[lut_base[t] + slot]
-        start = cdf_flat[p]
-        out[t] = p - row_base[t]
-        x = (cdf_flat[p + 1] - start) * (x >> precision) + slot - start
+        out[t], x = _decode_symbols(x, lut, cdf_flat, lut_base[t], row_base[t], precision)
         m = x < RANS_L
         at = (pos + torch.cumsum(m, 0) - 1).clamp(0, total)
         x = torch.where(m, (x << WORD) | padded[at], x)
