@@ -25,11 +25,16 @@ def _reseal(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
+# A hang detector, not a speed target: each call takes ~0.1 ms here, but a shared CI
+# machine can stall a process for a few hundred ms (CI once measured 0.17 s).
+HANG_S = 2.0
+
+
 def _timed_error(data: bytes) -> None:
     t0 = time.perf_counter()
     with pytest.raises(FormatError):
         unpack(data)
-    assert time.perf_counter() - t0 < 0.1
+    assert time.perf_counter() - t0 < HANG_S
 
 
 def test_truncation_at_every_byte():
