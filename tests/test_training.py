@@ -76,3 +76,23 @@ def test_config_files_parse(tmp_path):
     from neuralcodec.errors import NeuralCodecError
     with pytest.raises(NeuralCodecError, match="unknown config keys"):
         load_config(bad)
+
+
+def test_warm_start_copies_the_matching_transforms(tmp_path):
+    import torch
+    from neuralcodec.codecs.image.learned import build_model
+    from neuralcodec.training.image import ImageCodecModule
+    from safetensors.torch import save_file
+    hp = build_model("hyperprior", {"n": 16, "m": 24})
+    with torch.no_grad():
+        for p in hp.parameters():
+            p.add_(0.5)
+    src = tmp_path / "hp.safetensors"
+    save_file({k: v.contiguous() for k, v in hp.state_dict().items()}, str(src))
+    module = ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, init_from=str(src)))
+    assert module.initialized > 0
+    assert torch.equal(module.model.g_a[0].weight, hp.g_a[0].weight)
+    other = tmp_path / "other.safetensors"
+    save_file({"unrelated": torch.zeros(3)}, str(other))
+    with pytest.raises(ValueError, match="no tensor matches"):
+        ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, init_from=str(other)))

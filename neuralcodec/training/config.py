@@ -31,6 +31,7 @@ class ImageTrainConfig:
     lr_drop_at: tuple[float, ...] = (0.8, 0.95)   # fractions of max_steps; lr x0.1 at each
     clip_grad: float = 1.0
     seed: int = 0
+    init_from: str = ""                # safetensors whose same-named, same-shaped tensors start the run
     checkpoint_every: int = 500
     out: str = "runs/hyperprior"
 

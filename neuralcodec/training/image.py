@@ -76,6 +76,23 @@ class ImageDataModule(L.LightningDataModule):
         return DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=0)
 
 
+def warm_start(model: torch.nn.Module, path: str) -> int:
+    """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
+    of a trained ``hyperprior`` into an ``mref``); returns how many were copied. A resumed run
+    loads its checkpoint afterwards, so this only shapes step 0."""
+    from safetensors.torch import load_file
+    try:
+        src = load_file(str(Path(path).expanduser()))
+    except OSError as e:
+        raise ValueError(f"init_from {path}: not a safetensors file ({e})") from None
+    own = model.state_dict()
+    hits = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if not hits:
+        raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
+    model.load_state_dict(hits, strict=False)
+    return len(hits)
+
+
 def rd_loss(model: torch.nn.Module, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-batch loss terms: ``loss = mean(bpp + lambda_q * 255^2 * mse)``."""
     out = model(x, quality)
@@ -95,6 +112,7 @@ class ImageCodecModule(L.LightningModule):
         self.cfg = cfg
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
+        self.initialized = warm_start(self.model, cfg.init_from) if cfg.init_from else 0
         self.save_hyperparameters({"config": to_dict(cfg)})
 
     def configure_optimizers(self):
@@ -155,7 +173,8 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     wall = time.time() - t0
     weights = out / f"{cfg.model}.safetensors"
     card = {"config": to_dict(cfg), "steps": trainer.global_step // 2, "wall_seconds_this_run": round(wall, 1),
-            "device": str(trainer.strategy.root_device), "data_files": len(files)}
+            "device": str(trainer.strategy.root_device), "data_files": len(files),
+            "initialized_tensors": module.initialized}
     if trainer.is_global_zero:  # one writer under DDP
         history = out / "runs.jsonl"   # every run of this folder, so resumed training sums up
         with open(history, "a") as f:
