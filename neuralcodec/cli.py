@@ -70,24 +70,58 @@ def cmd_encode(a: argparse.Namespace) -> int:
         raise NeuralCodecError(str(e.args[0])) from None
     if codec.info.modality != modality:
         raise NeuralCodecError(f"codec {name} codes {codec.info.modality}, but {src} is {modality}")
+    try:
+        quality = codec.check_quality(a.quality)
+    except ValueError as e:
+        raise NeuralCodecError(str(e)) from None
+    if modality == "audio":
+        return _encode_audio(codec, src, dst, quality, a)
     if modality != "image":
         raise NeuralCodecError(f"{modality} files cannot be read yet")
     media = load_image(src)
     for note in media.notes:
         print(f"note: {src}: {note}", file=sys.stderr)
-    try:
-        quality = codec.check_quality(a.quality)
-    except ValueError as e:
-        raise NeuralCodecError(str(e)) from None
     t0 = time.perf_counter()
     data = pack(codec.encode(media, quality))
     seconds = time.perf_counter() - t0
     write_bytes_atomic(dst, data, a.force)
     h, w = media.pixels.shape[:2]
-    summary = {"output": str(dst), "codec": name, "quality": quality, "bytes": len(data),
+    summary = {"output": str(dst), "codec": codec.info.name, "quality": quality, "bytes": len(data),
                "bpp": round(8 * len(data) / (h * w), 4), "encode_seconds": round(seconds, 4)}
     print(json.dumps(summary) if a.json else
-          f"wrote {dst}: {len(data)} bytes, {summary['bpp']} bpp ({name}) in {seconds:.3f} s")
+          f"wrote {dst}: {len(data)} bytes, {summary['bpp']} bpp ({codec.info.name}) in {seconds:.3f} s")
+    return 0
+
+
+def _progress(total: int | None, unit: str, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, unit=unit, unit_scale=True, disable=not enabled or not sys.stderr.isatty(),
+                file=sys.stderr, leave=False)
+
+
+def _encode_audio(codec, src: Path, dst: Path, quality, a: argparse.Namespace) -> int:
+    from .entropy.container import pack
+    from .fileio import write_bytes_atomic
+    from .media import open_audio
+    source = open_audio(src)
+    if source.channels > 1:
+        print(f"note: {src}: downmixed {source.channels} channels to mono", file=sys.stderr)
+    t0 = time.perf_counter()
+    with _progress(source.frames and round(source.frames * 24_000 / source.sample_rate), "sample", True) as bar:
+        codec.progress = bar
+        container = codec.encode(source, quality)
+        data = pack(container)
+    seconds = time.perf_counter() - t0
+    write_bytes_atomic(dst, data, a.force)
+    c_fields = container.fields
+    duration = c_fields["samples"] / c_fields["sample_rate"]
+    kbps = 8 * len(data) / max(duration, 1e-9) / 1000
+    summary = {"output": str(dst), "codec": codec.info.name, "bytes": len(data), "seconds_of_audio": round(duration, 3),
+               "kbps": round(kbps, 4), "tokens": c_fields["tokens"], "encode_seconds": round(seconds, 4),
+               "realtime_factor": round(duration / max(seconds, 1e-9), 2)}
+    print(json.dumps(summary) if a.json else
+          f"wrote {dst}: {len(data)} bytes, {kbps:.3f} kbps over {duration:.2f} s ({codec.info.name}) "
+          f"in {seconds:.2f} s ({summary['realtime_factor']}x real time)")
     return 0
 
 
@@ -120,7 +154,31 @@ def cmd_decode(a: argparse.Namespace) -> int:
             save_image(tmp, image.pixels, fmt)
         print(f"wrote {dst}: {image.pixels.shape[1]}x{image.pixels.shape[0]} ({c.codec}) in {seconds:.3f} s")
         return 0
+    if c.modality == "audio":
+        return _decode_audio(codec, c, dst, a)
     raise NeuralCodecError(f"{c.modality} decoding is not available yet")
+
+
+def _decode_audio(codec, c, dst: Path, a: argparse.Namespace) -> int:
+    from .fileio import atomic_path
+    from .media import audio_writer
+    if dst.suffix.lower() not in (".wav", ".flac", ".ogg"):
+        raise NeuralCodecError(f"{dst}: choose .wav, .flac or .ogg")
+    t0 = time.perf_counter()
+    rate, blocks = codec.decode_blocks(c)
+    with atomic_path(dst, a.force) as tmp:
+        with audio_writer(tmp, rate, 1, dst.suffix.lstrip(".")) as w, \
+                _progress(int(c.fields["samples"]), "sample", True) as bar:
+            for b in blocks:
+                w.write(b.clip(-1, 1))
+                bar.update(len(b))
+    seconds = time.perf_counter() - t0
+    duration = int(c.fields["samples"]) / rate
+    if int(c.fields["channels"]) > 1:
+        print(f"note: decoded mono (the input's {c.fields['channels']} channels were downmixed)", file=sys.stderr)
+    print(f"wrote {dst}: {duration:.2f} s at {rate} Hz ({c.codec}) in {seconds:.2f} s "
+          f"({duration / max(seconds, 1e-9):.1f}x real time)")
+    return 0
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
@@ -219,12 +277,20 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     if not a.config:
         raise NeuralCodecError("--config is required")
-    if a.modality != "image":
+    if a.modality not in ("image", "audio"):
         raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
-    from .training.config import load_config
+    from .training.config import AudioTrainConfig, load_config
     cfg = load_config(a.config, {"max_steps": a.max_steps, "out": a.out})
-    from .training.image import image_files, train
-    summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices, progress=not a.no_progress)
+    if isinstance(cfg, AudioTrainConfig) != (a.modality == "audio"):
+        raise NeuralCodecError(f"{a.config} is not a recipe for {a.modality} (model {cfg.model!r})")
+    if a.modality == "audio":
+        from .training.audio import audio_files, train as train_audio
+        files, speech = audio_files(cfg.data, cfg.data_dir)
+        summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress)
+    else:
+        from .training.image import image_files, train
+        summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
+                        progress=not a.no_progress)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -82,3 +82,69 @@ def load_audio(path: Path) -> Audio:
     if not chunks:
         raise NeuralCodecError(f"{path}: no audio samples")
     return Audio(np.concatenate(chunks, axis=1).astype(np.float32), sr)
+
+
+class AudioSource:
+    """Audio read block by block, so an hour of it never sits in memory at once.
+
+    ``sample_rate`` and ``channels`` are known up front; ``frames`` is the length when the
+    format tells it (``None`` for compressed streams read through PyAV). :meth:`blocks` yields
+    float32 ``(C, n)`` arrays in file order."""
+
+    def __init__(self, sample_rate: int, channels: int, frames: int | None, blocks):
+        self.sample_rate, self.channels, self.frames, self._blocks = sample_rate, channels, frames, blocks
+
+    def blocks(self, size: int = 1 << 16):
+        return self._blocks(size)
+
+    @classmethod
+    def from_audio(cls, audio: Audio) -> "AudioSource":
+        x = np.asarray(audio.samples, np.float32)
+        if x.ndim != 2 or x.shape[0] < 1:
+            raise NeuralCodecError(f"audio samples must be (channels, frames), got {x.shape}")
+        return cls(int(audio.sample_rate), x.shape[0], x.shape[1],
+                   lambda size: (x[:, i:i + size] for i in range(0, x.shape[1], size)))
+
+
+def open_audio(path: Path) -> AudioSource:
+    """WAV/FLAC/OGG through soundfile (streamed); MP3/Opus/anything FFmpeg reads through PyAV."""
+    import soundfile as sf
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError):
+        info = None
+    if info is not None and info.frames > 0:
+        def blocks(size):
+            with sf.SoundFile(str(path)) as f:
+                while True:
+                    b = f.read(size, dtype="float32", always_2d=True)
+                    if not len(b):
+                        return
+                    yield np.ascontiguousarray(b.T)
+        return AudioSource(int(info.samplerate), int(info.channels), int(info.frames), blocks)
+    try:
+        import av
+        with av.open(str(path)) as c:
+            stream = c.streams.audio[0]
+            sr, ch = int(stream.rate), int(stream.channels)
+    except (ImportError, IndexError, av.error.FFmpegError) as e:
+        raise NeuralCodecError(f"{path}: not readable audio ({e})") from None
+    if not sr or not ch:
+        raise NeuralCodecError(f"{path}: audio stream without a sample rate or channels")
+
+    def av_blocks(size):
+        with av.open(str(path)) as c:
+            for frame in c.decode(audio=0):
+                yield frame.to_ndarray(format="fltp").astype(np.float32).reshape(ch, -1)
+    return AudioSource(sr, ch, None, av_blocks)
+
+
+def audio_writer(path: Path, sample_rate: int, channels: int, fmt: str | None = None):
+    """A soundfile writer (WAV/FLAC/OGG by extension or ``fmt``), 16-bit PCM where the format has it."""
+    import soundfile as sf
+    ext = (fmt or Path(path).suffix.lstrip(".")).upper()
+    fmt = {"WAV": "WAV", "FLAC": "FLAC", "OGG": "OGG"}.get(ext)
+    if fmt is None:
+        raise NeuralCodecError(f"{path}: audio is decoded to .wav, .flac or .ogg")
+    subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
+    return sf.SoundFile(str(path), "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype)

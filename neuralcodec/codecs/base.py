@@ -58,7 +58,7 @@ class Codec(ABC):
 _REGISTRY: dict[str, Callable[[], Codec]] = {}
 _DEFAULTS: dict[str, str] = {}
 _BUILTIN = ("neuralcodec.codecs.image.lossless", "neuralcodec.codecs.image.hyperprior_codec",
-            "neuralcodec.codecs.image.mref_codec")   # modules that register codecs on import
+            "neuralcodec.codecs.image.mref_codec", "neuralcodec.codecs.audio.codec")   # modules that register codecs on import
 
 
 def register(cls: type[Codec], default: bool = False) -> type[Codec]:

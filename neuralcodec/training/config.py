@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import NeuralCodecError
@@ -43,21 +43,51 @@ class ImageTrainConfig:
         return base | (mref if self.model == "mref" else {})
 
 
+@dataclass(frozen=True)
+class AudioTrainConfig:
+    """Recipe of the audio tokenizer: mel + feature-matching + adversarial losses, balanced on
+    the gradient they send to the waveform (EnCodec), plus the quantizer's commitment loss."""
+
+    model: str = "wavtok"
+    tokenizer: dict = field(default_factory=dict)   # TokenizerConfig fields (defaults otherwise)
+    data: str = "audio-train"
+    data_dir: str = ""
+    speech_weight: float = 0.5          # share of batch items drawn from speech files
+    max_seconds_per_file: float = 120.0  # long music tracks contribute at most this much
+    segment: float = 1.0                # seconds per batch item (24 kHz)
+    batch_size: int = 8
+    lr: float = 2e-4
+    disc_lr: float = 2e-4
+    max_steps: int = 100_000
+    gan_start: int = 0                  # steps of mel-only training before the discriminators join
+    weights: dict = field(default_factory=lambda: {"mel": 0.6, "fm": 0.25, "adv": 0.15})
+    commit: float = 1.0
+    disc_channels: int = 16
+    prior_classes: int = 64             # context classes of the token prior (export)
+    prior_seconds: float = 600.0        # seconds of training audio the prior is counted on
+    clip_grad: float = 1000.0
+    seed: int = 0
+    init_from: str = ""
+    checkpoint_every: int = 500
+    out: str = "runs/wavtok"
+
+
 def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainConfig:
     try:
         raw = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise NeuralCodecError(f"{path}: not a readable JSON config ({e})") from None
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    known = {f.name for f in fields(ImageTrainConfig)}
+    cls = AudioTrainConfig if raw.get("model") in ("wavtok",) else ImageTrainConfig
+    known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
         raise NeuralCodecError(f"{path}: unknown config keys {sorted(unknown)}")
     for k in ("lambdas", "lr_drop_at"):
         if k in raw:
             raw[k] = tuple(raw[k])
-    return ImageTrainConfig(**raw)
+    return cls(**raw)
 
 
-def to_dict(cfg: ImageTrainConfig) -> dict:
+def to_dict(cfg: ImageTrainConfig | AudioTrainConfig) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}

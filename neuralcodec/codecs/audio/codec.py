@@ -1,0 +1,109 @@
+"""The ``wavtok40`` audio codec: tokens of the single-codebook tokenizer, entropy coded.
+
+    file ─ mono 24 kHz (chunks) ─ encoder + VQ ─ tokens ─ class-bigram prior ─ rANS ─ "tokens"
+    "tokens" ─ rANS ─ tokens ─ decoder (chunks) ─ back to the file's rate and length ─ mono file
+
+Stereo (or more) is downmixed to mono before coding; the header keeps the original channel
+count, rate and length, and decoding writes mono at the original rate and length.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...entropy.container import Container
+from ...errors import FormatError, NeuralCodecError
+from ...media import Audio, AudioSource
+from ..base import Codec, CodecInfo, hash_bytes, register
+from . import prior as token_prior
+from .prior import TokenPrior
+from .stream import decode_stream, encode_stream, from_24k, to_mono_24k
+from .tokenizer import AudioTokenizer, TokenizerConfig
+
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
+MAX_SAMPLE_RATE = 384_000
+
+
+def load_tokenizer(path: Path) -> tuple[AudioTokenizer, TokenPrior]:
+    """Model and token prior from a safetensors file (metadata ``config``; ``prior.*`` tensors)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        cfg = TokenizerConfig.from_dict(json.loads(meta["config"]))
+        state = load_file(str(path))
+        p = TokenPrior(state.pop("prior.classes").long().numpy(), state.pop("prior.freqs").long().numpy(),
+                       int(meta.get("prior_precision", 16)))
+        model = AudioTokenizer(cfg)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise NeuralCodecError(f"{path}: not usable tokenizer weights ({e})") from None
+    return model.eval(), p
+
+
+class TokenizerCodec(Codec):
+    info = CodecInfo("wavtok40", "audio", 1, (1,), 1, False,
+                     "single-codebook tokenizer, 40 tokens/s (4096 codes), class-bigram coded tokens; mono")
+    weights = "wavtok40.safetensors"
+
+    def __init__(self, model: AudioTokenizer | None = None, prior: TokenPrior | None = None, device: str = "cpu"):
+        if model is None or prior is None:
+            model, prior = load_tokenizer(ASSETS / self.weights)
+        self.model, self.prior, self.device = model.eval().to(device), prior, device
+        self.progress = None           # a tqdm-like object the CLI may set (update(samples))
+        state = self.model.state_dict()
+        self._hash = hash_bytes(*(state[k].detach().cpu().numpy().tobytes() for k in sorted(state)),
+                                prior.classes.tobytes(), prior.freqs.tobytes())
+
+    def weights_hash(self) -> bytes:
+        return self._hash
+
+    def encode(self, media: Audio | AudioSource, quality: int | None = None) -> Container:
+        self.check_quality(quality)
+        src = media if isinstance(media, AudioSource) else AudioSource.from_audio(media)
+        if not 1 <= src.sample_rate <= MAX_SAMPLE_RATE:
+            raise NeuralCodecError(f"sample rate {src.sample_rate} Hz is out of range")
+        counted = [0]
+
+        def counting(blocks):
+            for b in blocks:
+                counted[0] += b.shape[1]
+                yield b
+        tokens = encode_stream(self.model, to_mono_24k(counting(src.blocks()), src.sample_rate),
+                               progress=self.progress)
+        blob = token_prior.encode_tokens(self.prior, tokens)
+        fields = {"sample_rate": src.sample_rate, "samples": counted[0], "channels": src.channels,
+                  "tokens": len(tokens)}
+        return Container("audio", self.info.name, self.info.version, self.weights_hash(), fields, {"tokens": blob})
+
+    def tokens(self, container: Container) -> tuple[np.ndarray, dict]:
+        try:
+            f = {k: int(container.fields[k]) for k in ("sample_rate", "samples", "channels", "tokens")}
+            blob = container.streams["tokens"]
+        except (KeyError, TypeError, ValueError):
+            raise FormatError(f"{self.info.name} file lacks its fields or streams") from None
+        if not 1 <= f["sample_rate"] <= MAX_SAMPLE_RATE:
+            raise FormatError(f"sample rate {f['sample_rate']} is out of range")
+        expected = -(-round(f["samples"] * 24_000 / f["sample_rate"]) // self.model.cfg.hop)
+        if abs(f["tokens"] - expected) > 2:
+            raise FormatError(f"{f['tokens']} tokens do not match {f['samples']} samples")
+        return token_prior.decode_tokens(self.prior, blob, f["tokens"]), f
+
+    def decode_blocks(self, container: Container):
+        """``(sample_rate, iterator of mono float32 blocks)`` at the file's rate and length."""
+        tokens, f = self.tokens(container)
+        return f["sample_rate"], from_24k(decode_stream(self.model, tokens), f["sample_rate"], f["samples"])
+
+    def decode(self, container: Container) -> Audio:
+        rate, blocks = self.decode_blocks(container)
+        parts = list(blocks)
+        x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return Audio(np.clip(x, -1, 1)[None].astype(np.float32), rate)
+
+
+if (ASSETS / TokenizerCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
+    register(TokenizerCodec, default=True)

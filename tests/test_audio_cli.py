@@ -1,0 +1,80 @@
+"""Audio through the console script and a tiny training run (fixtures only, CPU)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from neuralcodec.cli import main
+from neuralcodec.codecs import base
+from neuralcodec.codecs.audio import codec as audio_codec
+from neuralcodec.codecs.audio.codec import TokenizerCodec, load_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX_AUDIO = ROOT / "tests" / "fixtures" / "audio"
+TINY = {"enc_channels": 8, "dim": 32, "codes": 256, "dec_dim": 32, "dec_blocks": 1, "fine_dim": 16,
+        "fine_blocks": 1, "heads": 2, "window": 4}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A few steps of `train audio` on the fixture: (summary, mel losses)."""
+    from neuralcodec.training.audio import audio_files, train
+    from neuralcodec.training.config import AudioTrainConfig
+    out = tmp_path_factory.mktemp("wt")
+    cfg = AudioTrainConfig(tokenizer=TINY, data=str(FIX_AUDIO), segment=0.5, batch_size=2, lr=3e-3, max_steps=24,
+                           gan_start=20, checkpoint_every=100, prior_seconds=2, prior_classes=4, out=str(out))
+    files, speech = audio_files(cfg.data, "")
+    summary = train(cfg, files, speech, accelerator="cpu", devices=1, progress=False)
+    lines = (out / "logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    mel = [float(r.split(",")[head.index("train/mel")]) for r in lines[1:] if r.split(",")[head.index("train/mel")]]
+    return summary, mel
+
+
+def test_tiny_training_lowers_the_mel_loss_and_exports(trained):
+    summary, mel = trained
+    assert summary["steps"] == 24 and len(mel) >= 2
+    assert np.mean(mel[-2:]) < 0.9 * mel[0]
+    model, prior = load_tokenizer(Path(summary["weights"]))
+    assert model.cfg.codes == 256 and prior.freqs.shape == (5, 257)
+    assert summary["prior_tokens"] > 0 and summary["prior_bits_per_token"] > 0
+
+
+@pytest.fixture
+def registered(trained, tmp_path, monkeypatch):
+    weights = tmp_path / "assets"
+    weights.mkdir()
+    (weights / TokenizerCodec.weights).write_bytes(Path(trained[0]["weights"]).read_bytes())
+    monkeypatch.setattr(audio_codec, "ASSETS", weights)
+    monkeypatch.setitem(base._REGISTRY, TokenizerCodec.info.name, TokenizerCodec)
+    monkeypatch.setitem(base._DEFAULTS, "audio", TokenizerCodec.info.name)
+
+
+def test_cli_audio_round_trip(registered, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = (0.2 * rng.standard_normal((22050 * 2 + 5, 2))).astype(np.float32)
+    src, coded, out = tmp_path / "in.flac", tmp_path / "a.ncdc", tmp_path / "out.wav"
+    sf.write(src, x, 22050)
+    assert main(["encode", str(src), str(coded), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert "downmixed 2 channels" in captured.err
+    assert summary["bytes"] == coded.stat().st_size and summary["kbps"] == pytest.approx(
+        8 * coded.stat().st_size / (x.shape[0] / 22050) / 1000, rel=1e-3)
+    assert main(["decode", str(coded), str(out)]) == 0
+    y, rate = sf.read(out)
+    assert rate == 22050 and y.shape == (x.shape[0],)
+    assert main(["decode", str(coded), str(out)]) == 2                     # no overwrite without --force
+    assert main(["decode", str(coded), str(tmp_path / "out.mp4")]) == 2    # not an audio output
+    coded.write_bytes(coded.read_bytes()[:-3])
+    assert main(["decode", str(coded), str(tmp_path / "x.wav")]) == 2
+    assert not (tmp_path / "x.wav").exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_cli_refuses_broken_audio(registered, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt garbage")
+    assert main(["encode", str(bad), str(tmp_path / "a.ncdc")]) == 2
