@@ -78,3 +78,13 @@ def test_cli_refuses_broken_audio(registered, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF....WAVEfmt garbage")
     assert main(["encode", str(bad), str(tmp_path / "a.ncdc")]) == 2
+
+
+def test_eval_rd_sweeps_a_tokenizer_checkpoint(trained, tmp_path):
+    out = tmp_path / "rd"
+    spec = f"wavtok40@{trained[0]['weights']}"
+    assert main(["eval", "rd", "--modality", "audio", "--data", str(FIX_AUDIO), "--codecs", spec,
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    text = json.dumps(results)
+    assert "wavtok40@wavtok.safetensors" in text and "stoi" in text and "kbps" in text

@@ -255,31 +255,42 @@ def _video_baselines() -> list[Baseline]:
 
 
 # ---- ours ---------------------------------------------------------------------------------------
+def _ours_from_file(kind: str, path: Path):
+    """A learned codec of ours with weights from ``path`` (a checkpoint before it ships)."""
+    if kind == "wavtok40":
+        from ..codecs.audio.codec import TokenizerCodec, load_tokenizer
+        return TokenizerCodec(*load_tokenizer(path))
+    from ..codecs.image.hyperprior_codec import HyperpriorCodec
+    from ..codecs.image.learned import load_model
+    from ..codecs.image.mref_codec import MrefCodec
+    classes = {"hyperprior": HyperpriorCodec, "mref": MrefCodec}
+    if kind not in classes:
+        raise KeyError(f"NAME@PATH takes a learned codec (hyperprior, mref, wavtok40), not {kind!r}")
+    return classes[kind](load_model(path))
+
+
 def _ours(name: str) -> Baseline:
     """A registered codec by name, or ``NAME@PATH``: a learned codec with weights from a file
     (for sweeping a checkpoint before it ships)."""
     from ..entropy.container import pack, unpack
-    from ..media import Image
+    from ..media import Audio, Image
     if "@" in name:
-        from ..codecs.image.hyperprior_codec import HyperpriorCodec
-        from ..codecs.image.learned import load_model
-        from ..codecs.image.mref_codec import MrefCodec
         kind, path = name.split("@", 1)
-        classes = {"hyperprior": HyperpriorCodec, "mref": MrefCodec}
-        if kind not in classes:
-            raise KeyError(f"NAME@PATH takes a learned image codec ({', '.join(classes)}), not {kind!r}")
-        codec = classes[kind](load_model(Path(path).expanduser()))
+        codec = _ours_from_file(kind, Path(path).expanduser())
     else:
         from ..codecs.base import get_codec
         codec = get_codec(name)
     info = codec.info
     points = info.qualities or (None,)
 
-    def enc(pixels, q) -> bytes:
-        return pack(codec.encode(Image(pixels), q))
+    def enc(media, q) -> bytes:
+        if info.modality == "audio":
+            return pack(codec.encode(Audio(np.asarray(media[0], np.float32)[None], int(media[1])), q))
+        return pack(codec.encode(Image(media), q))
 
     def dec(data: bytes):
-        return codec.decode(unpack(data)).pixels
+        out = codec.decode(unpack(data))
+        return (out.samples[0], out.sample_rate) if info.modality == "audio" else out.pixels
 
     return Baseline(name if "@" not in name else f"{info.name}@{Path(name.split('@', 1)[1]).name}",
                     info.modality, "quality", points, enc, dec)
