@@ -88,3 +88,7 @@ def test_eval_rd_sweeps_a_tokenizer_checkpoint(trained, tmp_path):
     results = json.loads((out / "results.json").read_text())
     text = json.dumps(results)
     assert "wavtok40@wavtok.safetensors" in text and "stoi" in text and "kbps" in text
+    from neuralcodec.training.card import write_card
+    card = write_card(Path(trained[0]["weights"]), out / "results.json", "neuralcodec train audio --config x").read_text()
+    assert "tokens: 40 per second, 256 codes" in card and "| wavtok40@wavtok.safetensors | 1 |" in card
+    assert "stoi" in card and "lossy (Opus) music" in card

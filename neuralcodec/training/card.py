@@ -24,6 +24,32 @@ def _metadata(weights: Path) -> dict:
             "card": json.loads(meta.get("card", "{}"))}
 
 
+LOSSY_SOURCES = {"fillets-ng-data": "lossy (Vorbis) speech", "warzone2100-music": "lossy (Opus) music",
+                 "espeak-ng": "synthetic speech"}
+
+
+def _recipe(meta: dict) -> list[str]:
+    card, cfg = meta["card"], meta["config"]
+    t = card.get("config", {})
+    if meta["model"] != "wavtok":
+        return [f"- recipe: crop {t.get('crop')}, batch {t.get('batch_size')}, lr {t.get('lr')}"]
+    hop = 1
+    for s in cfg.get("strides", []):
+        hop *= s
+    tps = 24000 / hop if hop > 1 else 0
+    bits = (cfg.get("codes", 1) - 1).bit_length()
+    lines = [f"- recipe: {t.get('segment')} s segments, batch {t.get('batch_size')}, lr {t.get('lr')}, "
+             f"GAN from step {t.get('gan_start')}, loss weights {t.get('weights')}, speech share {t.get('speech_weight')}",
+             f"- tokens: {tps:g} per second, {cfg.get('codes')} codes ({cfg.get('quantizer')}): nominal "
+             f"{tps * bits / 1000:.3f} kbps; the class-bigram prior costs {card.get('prior_bits_per_token', '?')} "
+             f"bits/token on {card.get('prior_tokens', '?')} training tokens "
+             f"({card.get('codes_used', '?')} codes seen)",
+             f"- training audio: {card.get('seconds_of_audio', '?')} s in {card.get('data_files', '?')} clips, "
+             f"{card.get('speech_files', '?')} of them speech. Lossy or synthetic sources in `audio-train`: "
+             + "; ".join(f"{k} ({v})" for k, v in LOSSY_SOURCES.items())]
+    return lines
+
+
 def render(weights: Path, results: dict | None, command: str) -> str:
     meta = _metadata(weights)
     card, cfg = meta["card"], meta["config"]
@@ -34,22 +60,24 @@ def render(weights: Path, results: dict | None, command: str) -> str:
              f"- command: `{command}`",
              f"- steps: {card.get('steps', '?')}; wall time: {card.get('wall_seconds_total', '?')} s over all runs "
              f"({card.get('wall_seconds_this_run', '?')} s in the last); "
-             f"device: {card.get('device', '?')}",
-             f"- recipe: crop {train_cfg.get('crop')}, batch {train_cfg.get('batch_size')}, lr {train_cfg.get('lr')}", ""]
+             f"device: {card.get('device', '?')}", *_recipe(meta), ""]
     if results:
         rate = results["rate"]
+        first = next(iter(results["curves"].values()))["results"]
+        metrics = [k for k in first if k not in ("point", rate, "encode_s", "decode_s")]
         lines += [f"## Measured on {len(results.get('files', []))} files (`neuralcodec eval rd`)", "",
-                  f"| codec | point | {rate} | PSNR-RGB | MS-SSIM |", "|---|---|---|---|---|"]
+                  f"| codec | point | {rate} | " + " | ".join(metrics) + " |", "|---" * (3 + len(metrics)) + "|"]
+        fmt_v = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
         for name, c in results["curves"].items():
             r = c["results"]
             for i, p in enumerate(r["point"]):
-                ms = r.get("ms-ssim", [None] * len(r["point"]))[i]
-                lines.append(f"| {name} | {p} | {r[rate][i]:.4f} | {r['psnr-rgb'][i]:.2f} | "
-                             f"{'n/a' if ms is None else f'{ms:.4f}'} |")
+                cells = [fmt_v(r.get(m, [None] * len(r["point"]))[i]) for m in metrics]
+                lines.append(f"| {name} | {p} | {fmt_v(r[rate][i])} | " + " | ".join(cells) + " |")
         ours = [n for n in results["curves"] if "@" in n or n == meta["model"]]
-        if ours:
-            lines += ["", f"BD-rate of `{ours[0]}` on PSNR-RGB (cubic / PCHIP), negative = fewer bits:", ""]
-            for anchor, entries in results["bd_rate"]["psnr-rgb"].items():
+        bd_metric = next(iter(results["bd_rate"]), None)
+        if ours and bd_metric:
+            lines += ["", f"BD-rate of `{ours[0]}` on {bd_metric} (cubic / PCHIP), negative = fewer bits:", ""]
+            for anchor, entries in results["bd_rate"][bd_metric].items():
                 e = entries.get(ours[0]) if anchor != ours[0] else None
                 if e:
                     fmt = lambda v: "n/a" if v is None else f"{v:+.1f}%"  # noqa: E731

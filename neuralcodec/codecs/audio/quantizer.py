@@ -1,7 +1,8 @@
 """Single-codebook quantizers of the audio tokenizer.
 
 ``VectorQuantizer``: K codes on the unit sphere of a low-dimensional projection (factorized,
-l2-normalised codes as in DAC / ViT-VQGAN), k-means initialisation on the first batch, EMA
+l2-normalised codes as in DAC / ViT-VQGAN; batch-normalised first, since an untrained
+encoder's frames share one dominant direction and collapse onto one code), k-means initialisation on the first batch, EMA
 updates and dead-code restarts (WavTokenizer's recipe). ``FSQ``: finite scalar quantization
 (Mentzer 2023) with ``prod(levels)`` implicit codes and no codebook to collapse.
 
@@ -40,6 +41,7 @@ class VectorQuantizer(nn.Module):
         super().__init__()
         self.codes, self.decay, self.dead_after = codes, decay, dead_after
         self.proj_in, self.proj_out = nn.Conv1d(dim, code_dim, 1), nn.Conv1d(code_dim, dim, 1)
+        self.norm = nn.BatchNorm1d(code_dim)   # centres the projections: no shared direction to collapse on
         self.register_buffer("embed", F.normalize(torch.randn(codes, code_dim), dim=1))
         self.register_buffer("embed_sum", self.embed.clone())
         self.register_buffer("count", torch.ones(codes))
@@ -47,7 +49,7 @@ class VectorQuantizer(nn.Module):
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, D, T)`` -> unit vectors ``(B*T, code_dim)``."""
-        return F.normalize(self.proj_in(x).transpose(1, 2).reshape(-1, self.embed.shape[1]), dim=1)
+        return F.normalize(self.norm(self.proj_in(x)).transpose(1, 2).reshape(-1, self.embed.shape[1]), dim=1)
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the most similar code for each row of ``z`` ``(n, code_dim)`` -> ``(n,)``."""
@@ -119,6 +121,7 @@ class FSQ(nn.Module):
         super().__init__()
         self.codes = int(math.prod(levels))
         self.proj_in, self.proj_out = nn.Conv1d(dim, len(levels), 1), nn.Conv1d(len(levels), dim, 1)
+        self.norm = nn.BatchNorm1d(len(levels))   # unit-variance scalars from the first step on
         lv = torch.tensor(levels, dtype=torch.float32)
         self.register_buffer("lv", lv, persistent=False)
         self.register_buffer("radix", torch.cumprod(torch.tensor((1,) + tuple(levels[:-1])), 0), persistent=False)
@@ -129,7 +132,7 @@ class FSQ(nn.Module):
         half = (self.lv - 1) * (1 - 1e-3) / 2
         offset = (self.lv % 2 == 0).float() * 0.5
         shift = torch.atanh(offset / half)
-        z = torch.tanh(self.proj_in(x).transpose(1, 2) + shift) * half - offset
+        z = torch.tanh(self.norm(self.proj_in(x)).transpose(1, 2) + shift) * half - offset
         return z + (torch.round(z) - z).detach()
 
     def _tokens(self, q: torch.Tensor) -> torch.Tensor:
