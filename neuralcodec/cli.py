@@ -182,6 +182,12 @@ def _decode_audio(codec, c, dst: Path, a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    if a.what == "audio":
+        from .eval.bench_audio import run as run_audio
+        if not 1 <= a.seconds <= 36_000 or not 0 <= a.long_seconds <= 36_000:
+            raise NeuralCodecError("--seconds and --long-seconds must be at most 36000")
+        print(json.dumps(run_audio(a.seconds, a.long_seconds, a.weights), indent=2))
+        return 0
     if a.what == "memory":
         from .eval.bench_memory import run as run_memory
         print(json.dumps(run_memory(a.size, a.codec, a.weights), indent=2))
@@ -318,9 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=cmd_list)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
-    b.add_argument("what", choices=["entropy", "image", "memory"])
+    b.add_argument("what", choices=["entropy", "image", "memory", "audio"])
+    b.add_argument("--seconds", type=float, default=60.0, help="audio: seconds of speech timed in memory")
+    b.add_argument("--long-seconds", type=float, default=0.0,
+                   help="audio: also code a FLAC this long file to file and report peak memory (e.g. 3600)")
     b.add_argument("--size", type=int, default=4096, help="memory: side of the square test image")
-    b.add_argument("--weights", help="image, memory: a safetensors file of ours (default: untrained)")
+    b.add_argument("--weights", help="image, memory: a safetensors file of ours (default: untrained); "
+                                     "audio: tokenizer weights (default: shipped)")
     b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"],
                    help="image, memory: which model (untrained unless --weights)")
     b.add_argument("--symbols", type=int, default=1_000_000)

@@ -8,6 +8,7 @@ comes from generators seeded with ``(seed, step, rank)``, so resuming is exact.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -104,8 +105,11 @@ class AudioCodecModule(L.LightningModule):
     def configure_optimizers(self):
         opt_g = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, betas=(0.8, 0.9))
         opt_d = torch.optim.AdamW(self.disc.parameters(), lr=self.cfg.disc_lr, betas=(0.8, 0.9))
-        decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, self.cfg.max_steps))))  # noqa: E731
-        return [opt_g, opt_d], [torch.optim.lr_scheduler.LambdaLR(opt_g, decay)]
+        return [opt_g, opt_d], [torch.optim.lr_scheduler.LambdaLR(opt_g, self._lr_factor)]
+
+    def _lr_factor(self, step: int) -> float:
+        """Cosine from 1 to 0.1 over ``max_steps`` (a Python float: checkpoints hold no numpy)."""
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.cfg.max_steps))))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["balancer"] = self.balancer.state_dict()
