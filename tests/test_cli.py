@@ -119,3 +119,10 @@ def test_absurdly_large_image_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 64*64 > 2*100: a "decompression bomb"
     with pytest.raises(NeuralCodecError, match="too large"):
         load_image(big)
+
+
+def test_demo_codes_the_shipped_samples(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "image " in out and "round trip ok" in out
+    assert (tmp_path / "demo" / "photo.ncdc").stat().st_size > 0 and (tmp_path / "demo" / "photo.png").exists()
