@@ -27,7 +27,7 @@ def test_garbage_audio_is_refused(tmp_path):
 
 def test_open_audio_streams_what_load_audio_reads(tmp_path):
     import soundfile as sf
-    from neuralcodec.media import load_audio, open_audio
+    from neuralcodec.media import open_audio
     x = (0.3 * np.random.default_rng(0).standard_normal((12345, 2))).astype(np.float32)
     path = tmp_path / "a.flac"
     sf.write(path, x, 44100, subtype="PCM_16")
@@ -38,8 +38,6 @@ def test_open_audio_streams_what_load_audio_reads(tmp_path):
 
 
 def test_open_audio_reads_mp3_and_refuses_garbage(tmp_path):
-    from neuralcodec.errors import NeuralCodecError
-    from neuralcodec.eval.baselines import get_baseline
     from neuralcodec.media import open_audio
     sig = (0.2 * np.sin(np.arange(16000) / 7)).astype(np.float32)
     mp3 = tmp_path / "a.mp3"
