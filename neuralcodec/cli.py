@@ -297,7 +297,12 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.modality == "audio":
         from .training.audio import audio_files, train as train_audio
         files, speech = audio_files(cfg.data, cfg.data_dir)
-        summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress)
+        if a.export_from:
+            from .training.audio import export_checkpoint
+            out = Path(cfg.out).expanduser() / "wavtok.safetensors"
+            summary = export_checkpoint(cfg, files, speech, Path(a.export_from), out)
+        else:
+            summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress)
     else:
         from .training.image import image_files, train
         summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
@@ -377,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     tr.add_argument("--devices", default="auto", help="number of devices (several GPUs train with DDP)")
     tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--export-from", metavar="CKPT",
+                    help="audio: export weights from this checkpoint (to --out) instead of training")
     tr.set_defaults(run=cmd_train)
     return p
 

@@ -46,3 +46,21 @@ def test_image_codec_rejects_damaged_streams(name):
 def test_lossless_beats_raw_on_smooth_images():
     img = _image(64, 64)
     assert len(pack(get_codec("lossless").encode(img))) < 64 * 64 * 3 * 0.8
+
+
+AUDIO_CODECS = [i.name for i in codec_infos() if i.modality == "audio"]
+
+
+@pytest.mark.parametrize("name", AUDIO_CODECS)
+@pytest.mark.parametrize("channels,rate,n", [(1, 24000, 1), (2, 44100, 44100 + 7), (1, 8000, 8000 * 3)])
+def test_audio_codec_round_trip(name, channels, rate, n):
+    from neuralcodec.media import Audio
+    codec = get_codec(name)
+    x = (0.1 * np.random.default_rng(0).standard_normal((channels, n))).astype(np.float32)
+    c = unpack(pack(codec.encode(Audio(x, rate), None)))
+    assert c.codec == name and c.fields["samples"] == n and c.fields["sample_rate"] == rate
+    out = codec.decode(c)
+    assert out.sample_rate == rate and out.samples.shape[1] == n and out.samples.dtype == np.float32
+    broken = {k: v[: len(v) // 2] for k, v in c.streams.items()}
+    with pytest.raises(FormatError):
+        codec.decode(type(c)(c.modality, c.codec, c.codec_version, c.weights_hash, c.fields, broken))

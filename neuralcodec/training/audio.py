@@ -228,3 +228,22 @@ def audio_files(split_or_dir: str, data_dir: str) -> tuple[list[Path], set[Path]
         rows = {(dest / r["path"]).resolve(): r["package"] for r in json.loads(manifest.read_text())}
         speech = {f for f in files if rows.get(f.resolve()) in SPEECH_PACKAGES}
     return files, speech
+
+
+def export_checkpoint(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], ckpt: Path, out: Path) -> dict:
+    """Weights + prior from a checkpoint of a run (e.g. one still training, or stopped early).
+    Wall time: from the run's ``config.json`` (written at its start) to the checkpoint's mtime."""
+    with torch.serialization.safe_globals([np.core.multiarray.scalar, np.dtype, np.dtypes.Float64DType]):
+        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)   # older runs logged numpy lrs
+    module = AudioCodecModule(cfg)
+    module.load_state_dict(state["state_dict"])
+    clips, flags = load_clips(files, cfg.max_seconds_per_file, speech)
+    started = ckpt.parent.parent / "config.json"
+    wall = ckpt.stat().st_mtime - started.stat().st_mtime if started.exists() else None
+    card = {"config": to_dict(cfg), "steps": state["global_step"] // 2, "device": "cpu (from checkpoint)",
+            "data_files": len(clips), "speech_files": int(flags.sum()),
+            "seconds_of_audio": round(sum(len(c) for c in clips) / SAMPLE_RATE, 1),
+            "wall_seconds_total": None if wall is None else round(wall, 1), "checkpoint": ckpt.name}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card |= export(module, clips, out, card)
+    return {"weights": str(out), **card}
