@@ -160,7 +160,7 @@ def test_sweep_a_weights_file(tmp_path):
                 progress=False)
     assert list(res["curves"]) == ["hyperprior@tiny.safetensors"]
     assert len(res["curves"]["hyperprior@tiny.safetensors"]["results"]["bpp"]) == 6
-    with pytest.raises(NeuralCodecError, match="learned image codec"):
+    with pytest.raises(NeuralCodecError, match="learned codec"):
         sweep("image", [FIX / "images" / "vgqcws_vin_srgb8.png"], [f"lossless@{path}"], tmp_path, progress=False)
 
 

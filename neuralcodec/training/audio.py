@@ -21,6 +21,7 @@ from ..codecs.audio.prior import code_classes, fit_prior
 from ..codecs.audio.tokenizer import SAMPLE_RATE, AudioTokenizer, TokenizerConfig
 from .audio_losses import Balancer, Discriminators, MelLoss, disc_hinge, feature_matching, gen_hinge
 from .config import AudioTrainConfig, to_dict
+from .runs import WallClock, checkpoint_seconds, legacy_globals
 from .image import _step_seed, warm_start
 
 SPEECH_PACKAGES = {"codec2-examples", "fillets-ng-data", "pocketsphinx-testdata", "klettres-data", "espeak-ng"}
@@ -194,11 +195,13 @@ def train(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], accelerat
     last = out / "checkpoints" / "last.ckpt"
     ckpt = L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
                                                every_n_train_steps=2 * cfg.checkpoint_every)
+    clock = WallClock()
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
-                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt],
+                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt, clock],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False)
     t0 = time.time()
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    with legacy_globals():
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
     trainer.save_checkpoint(last)
     wall = time.time() - t0
     weights = out / "wavtok.safetensors"
@@ -210,8 +213,7 @@ def train(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], accelerat
         with open(history, "a") as f:
             f.write(json.dumps({"steps": card["steps"], "wall_seconds": card["wall_seconds_this_run"],
                                 "device": card["device"]}) + "\n")
-        card["wall_seconds_total"] = round(sum(json.loads(line)["wall_seconds"]
-                                               for line in history.read_text().splitlines() if line), 1)
+        card["wall_seconds_total"] = round(clock.seconds(), 1)   # summed over resumes (WallClock)
         card |= export(module, clips, weights, card)
     return {"weights": str(weights), **card}
 
@@ -231,15 +233,14 @@ def audio_files(split_or_dir: str, data_dir: str) -> tuple[list[Path], set[Path]
 
 
 def export_checkpoint(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], ckpt: Path, out: Path) -> dict:
-    """Weights + prior from a checkpoint of a run (e.g. one still training, or stopped early).
-    Wall time: from the run's ``config.json`` (written at its start) to the checkpoint's mtime."""
-    with torch.serialization.safe_globals([np.core.multiarray.scalar, np.dtype, np.dtypes.Float64DType]):
-        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)   # older runs logged numpy lrs
+    """Weights + prior from a checkpoint of a run (e.g. one still training, or stopped early);
+    wall time as its ``WallClock`` saved it (None for checkpoints of runs without one)."""
+    with legacy_globals():
+        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
     module = AudioCodecModule(cfg)
     module.load_state_dict(state["state_dict"])
     clips, flags = load_clips(files, cfg.max_seconds_per_file, speech)
-    started = ckpt.parent.parent / "config.json"
-    wall = ckpt.stat().st_mtime - started.stat().st_mtime if started.exists() else None
+    wall = checkpoint_seconds(state)
     card = {"config": to_dict(cfg), "steps": state["global_step"] // 2, "device": "cpu (from checkpoint)",
             "data_files": len(clips), "speech_files": int(flags.sum()),
             "seconds_of_audio": round(sum(len(c) for c in clips) / SAMPLE_RATE, 1),

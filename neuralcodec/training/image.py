@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..codecs.image.learned import build_model
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
+from .runs import WallClock, legacy_globals
 
 
 def _step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -163,12 +164,14 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     last = out / "checkpoints" / "last.ckpt"
     ckpt = L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
                                                every_n_train_steps=2 * cfg.checkpoint_every)  # 2 optimizers
+    clock = WallClock()
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
-                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt],
+                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt, clock],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False,
                         deterministic=False)
     t0 = time.time()
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    with legacy_globals():
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
     trainer.save_checkpoint(last)
     wall = time.time() - t0
     weights = out / f"{cfg.model}.safetensors"
@@ -180,8 +183,7 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
         with open(history, "a") as f:
             f.write(json.dumps({"steps": card["steps"], "wall_seconds": card["wall_seconds_this_run"],
                                 "device": card["device"]}) + "\n")
-        card["wall_seconds_total"] = round(sum(json.loads(line)["wall_seconds"]
-                                               for line in history.read_text().splitlines() if line), 1)
+        card["wall_seconds_total"] = round(clock.seconds(), 1)   # summed over resumes (WallClock)
         export(module, weights, card)
     return {"weights": str(weights), **card}
 

@@ -1,0 +1,47 @@
+"""What a run keeps across resumes: its wall time, and loading of checkpoints written by older versions.
+
+Sessions end by being killed, so a run's wall time cannot be summed at a clean exit: the ``WallClock``
+callback stores the running total in every checkpoint and takes it back on resume.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+
+import lightning as L
+import numpy as np
+import torch
+
+
+class WallClock(L.Callback):
+    """Wall seconds of training summed over every resumed run, saved in the checkpoints."""
+
+    def __init__(self):
+        self.before, self.t0 = 0.0, None
+
+    def on_fit_start(self, trainer, pl_module):
+        self.t0 = time.time()
+
+    def seconds(self) -> float:
+        return self.before + (time.time() - self.t0 if self.t0 is not None else 0.0)
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.before = float(state["seconds"])
+
+
+def checkpoint_seconds(state: dict) -> float | None:
+    """The wall time stored in a loaded checkpoint, if its run had a ``WallClock``."""
+    for key, value in state.get("callbacks", {}).items():
+        if key.endswith("WallClock"):
+            return float(value["seconds"])
+    return None
+
+
+@contextlib.contextmanager
+def legacy_globals():
+    """Checkpoints of older runs logged numpy learning rates; allow those scalars under weights_only."""
+    with torch.serialization.safe_globals([np.core.multiarray.scalar, np.dtype, np.dtypes.Float64DType]):
+        yield
