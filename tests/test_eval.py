@@ -58,6 +58,15 @@ def test_audio_metrics_of_identical_signals():
     assert m["lag-ms"] == 0 and m["log-mel-l1"] == 0 and m["stoi"] == pytest.approx(1.0) and m["si-sdr"] > 60
 
 
+def test_stoi_is_none_where_it_is_undefined():
+    rng = np.random.default_rng(0)
+    assert metrics.stoi(rng.normal(size=3000), rng.normal(size=3000), 24000) is None     # 0.125 s: too short
+    burst = np.concatenate([np.zeros(48000), rng.normal(size=2400)])                  # silence, then 0.1 s
+    assert metrics.stoi(burst, burst, 24000) is None
+    m = metrics.audio_metrics(burst, burst, 24000)                                    # the row still scores
+    assert m["stoi"] is None and m["si-sdr"] > 100
+
+
 def test_bd_rate_sanity():
     r, d = [0.1, 0.2, 0.4, 0.8, 1.6], [28.0, 30.5, 33.0, 35.5, 38.0]
     for method in bd.METHODS:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import warnings
+
 import numpy as np
 
 PSNR_CAP = 100.0  # identical images: report the cap instead of infinity (JSON has no inf)
@@ -77,10 +79,19 @@ def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     return AF.resample(torch.from_numpy(np.asarray(x, np.float32)), sr_from, sr_to).numpy()
 
 
-def stoi(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
+def stoi(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float | None:
+    """STOI; ``None`` for clips too short for its 384 ms analysis (30 frames of 12.8 ms at 10 kHz
+    after silent frames are dropped): pystoi fails or returns a meaningless 1e-5 there."""
     from pystoi import stoi as _stoi
     ref, test = _match(ref, test)
-    return float(_stoi(ref, test, sample_rate, extended=False))
+    if len(ref) * 10_000 < (256 + 30 * 128) * sample_rate:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)   # "Not enough STFT frames"
+            return float(_stoi(ref, test, sample_rate, extended=False))
+    except (RuntimeWarning, ValueError, np.exceptions.AxisError):
+        return None
 
 
 def pesq_wb(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float | None:
