@@ -65,6 +65,9 @@ def test_stoi_is_none_where_it_is_undefined():
     assert metrics.stoi(burst, burst, 24000) is None
     m = metrics.audio_metrics(burst, burst, 24000)                                    # the row still scores
     assert m["stoi"] is None and m["si-sdr"] > 100
+    click = rng.normal(size=857)                                                      # shorter than half a window
+    assert metrics.log_mel_distance(click, click, 32000) == 0
+    assert metrics.log_mel_distance(click, 0.5 * click, 32000) > 0
 
 
 def test_bd_rate_sanity():

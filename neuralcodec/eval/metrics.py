@@ -59,13 +59,16 @@ def si_sdr(ref: np.ndarray, test: np.ndarray) -> float:
 
 
 def log_mel_distance(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
-    """Mean |log10 mel(ref) - log10 mel(test)| with 80 mel bands, 64 ms windows, 16 ms hops."""
+    """Mean |log10 mel(ref) - log10 mel(test)| with 80 mel bands, 64 ms windows, 16 ms hops.
+    Clips shorter than half a window (drum one-shots) are zero-padded at the edges instead of
+    reflected, which needs more samples than they have."""
     import torch
     import torchaudio
     ref, test = _match(ref, test)
     n_fft = 1 << int(round(math.log2(0.064 * sample_rate)))
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=80,
-                                               f_max=sample_rate / 2, power=1.0)
+                                               f_max=sample_rate / 2, power=1.0,
+                                               pad_mode="reflect" if len(ref) > n_fft // 2 else "constant")
     x = torch.from_numpy(np.stack([ref, test])).float()
     m = torch.log10(mel(x).clamp(min=1e-5))
     return float((m[0] - m[1]).abs().mean())
