@@ -65,6 +65,8 @@ def test_stoi_is_none_where_it_is_undefined():
     assert metrics.stoi(burst, burst, 24000) is None
     m = metrics.audio_metrics(burst, burst, 24000)                                    # the row still scores
     assert m["stoi"] is None and m["si-sdr"] > 100
+    assert metrics.resample(np.zeros(0, np.float32), 8000, 16000).shape == (0,)     # a codec wrote nothing
+    assert metrics.audio_metrics(burst, np.zeros(0), 24000)["log-mel-l1"] > 0       # scored as silence
     click = rng.normal(size=857)                                                      # shorter than half a window
     assert metrics.log_mel_distance(click, click, 32000) == 0
     assert metrics.log_mel_distance(click, 0.5 * click, 32000) > 0
