@@ -109,17 +109,40 @@ def pesq_wb(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float | None
         return None
 
 
+def _xcorr(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lags ``-max_lag..max_lag`` and the cross-correlation of ``b`` against ``a`` at each."""
+    n = len(a)
+    corr = np.fft.irfft(np.fft.rfft(b, 2 * n) * np.conj(np.fft.rfft(a, 2 * n)), 2 * n)
+    lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
+    return lags, np.concatenate([corr[: max_lag + 1], corr[-max_lag:]])
+
+
+def _envelope(x: np.ndarray, hop: int) -> np.ndarray:
+    """RMS over 8-hop windows every ``hop`` samples, zero-mean."""
+    e = np.sqrt(np.convolve(x * x, np.ones(8 * hop) / (8 * hop), mode="same")[::hop])
+    return e - e.mean()
+
+
 def align(ref: np.ndarray, test: np.ndarray, sample_rate: int, max_ms: float = 100.0) -> tuple[np.ndarray, int]:
-    """Shift ``test`` by the lag (within ±``max_ms``) that maximises its cross-correlation with
-    ``ref``; returns (shifted test on the reference's length, lag in samples, + = test late)."""
+    """Shift ``test`` by its lag (within ±``max_ms``) behind ``ref``; returns (shifted test on the
+    reference's length, lag in samples, + = test late).
+
+    Waveform codecs keep the phase: their lag is the peak of the waveform cross-correlation, to
+    the sample. Vocoders (Codec2, the tokenizers' iSTFT heads) do not, and their waveform peak is
+    noise anywhere in the window; when the normalised peak is below 0.3 the lag comes from the
+    cross-correlation of 1 ms RMS envelopes instead."""
     ref, test = _match(ref, test)
     n, max_lag = len(ref), int(sample_rate * max_ms / 1000)
     if n == 0:
         return test, 0
-    spec = np.fft.rfft(test, 2 * n) * np.conj(np.fft.rfft(ref, 2 * n))
-    corr = np.fft.irfft(spec, 2 * n)
-    lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
-    lag = int(lags[np.argmax(np.concatenate([corr[: max_lag + 1], corr[-max_lag:]]))])
+    lags, corr = _xcorr(ref, test, max_lag)
+    norm = np.sqrt((ref ** 2).sum() * (test ** 2).sum())
+    lag = int(lags[np.argmax(corr)])
+    hop = max(1, sample_rate // 1000)
+    if (norm == 0 or corr.max() / norm < 0.3) and n >= 16 * hop:
+        er, et = _envelope(ref, hop), _envelope(test, hop)
+        elags, ecorr = _xcorr(er, et, max(1, max_lag // hop))
+        lag = int(elags[np.argmax(ecorr)]) * hop
     shifted = np.concatenate([test[lag:], np.zeros(lag)]) if lag >= 0 else np.concatenate([np.zeros(-lag), test[:lag]])
     return shifted, lag
 
