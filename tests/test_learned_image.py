@@ -172,12 +172,13 @@ def test_banded_gdn_equals_the_plain_one(inverse, monkeypatch):
         assert torch.equal(g(x.clone()), ref)
 
 
-@pytest.mark.parametrize("switch", ["checkerboard", "channel_context", "lrp"])
+@pytest.mark.parametrize("switch", [{"checkerboard": False}, {"channel_context": False}, {"lrp": False},
+                                    {"global_context": True}])
 def test_mref_ablations_round_trip_exactly(switch):
     torch.manual_seed(0)
-    model = MrefModel(MrefConfig(24, 32, 4, 16, **{switch: False}))
+    model = MrefModel(MrefConfig(24, 32, 4, 16, **switch))
     with torch.no_grad():
-        for net in [model.h_s, *model.cc, *model.ck, *model.agg]:
+        for net in [model.h_s, *model.cc, *model.gc, *model.ck, *model.agg]:
             for p in net.parameters():
                 p.mul_(4)
     codec = MrefCodec(model)

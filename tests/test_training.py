@@ -35,12 +35,12 @@ def _fixed_loss(model, files) -> float:
         return float(rd_loss(model, x, torch.tensor([0, 2, 4, 5]))["loss"])
 
 
-@pytest.mark.parametrize("model", ["hyperprior", "mref"])
-def test_tiny_training_lowers_the_loss(tmp_path, model):
+@pytest.mark.parametrize("model,extra", [("hyperprior", {}), ("mref", {}), ("mref", {"global_context": True})])
+def test_tiny_training_lowers_the_loss(tmp_path, model, extra):
     import lightning as L
     from neuralcodec.codecs.image.learned import load_model
     from neuralcodec.training.image import ImageCodecModule
-    cfg = _cfg(tmp_path, max_steps=30, model=model, slices=2, width=16)
+    cfg = _cfg(tmp_path, max_steps=30, model=model, slices=2, width=16, **extra)
     files = image_files(cfg.data, "")
     L.seed_everything(cfg.seed, verbose=False)
     before = _fixed_loss(ImageCodecModule(cfg).model, files)
@@ -49,6 +49,8 @@ def test_tiny_training_lowers_the_loss(tmp_path, model):
     assert after < 0.8 * before
     assert summary["steps"] == 30 and load_model(Path(summary["weights"])).cfg.n == 16
     assert Path(summary["weights"]).name == f"{model}.safetensors"
+    if extra:   # the switch travels in the weights' metadata
+        assert load_model(Path(summary["weights"])).cfg.global_context
     assert _losses(Path(cfg.out))  # the CSV log has the training curve
 
 
@@ -71,8 +73,11 @@ def test_resume_is_exact(tmp_path):
 
 
 def test_config_files_parse(tmp_path):
-    for name in ("hyperprior.json", "hyperprior-tiny.json"):
-        assert load_config(ROOT / "configs" / name).crop > 0
+    names = sorted((ROOT / "configs").rglob("*.json"))
+    image = [n for n in names if "wavtok" not in n.name]
+    assert len(image) >= 9   # hyperprior*, mref*, the ablation recipes
+    for name in image:
+        assert load_config(name).crop > 0
     bad = tmp_path / "bad.json"
     bad.write_text('{"crop": 64, "learning_rate": 1}')
     import pytest

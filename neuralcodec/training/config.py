@@ -21,6 +21,8 @@ class ImageTrainConfig:
     checkerboard: bool = True          # mref ablations (see MrefConfig)
     channel_context: bool = True
     lrp: bool = True
+    global_context: bool = False       # mref: linear-attention global context (global_context.py)
+    global_dim: int = 16
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
@@ -40,6 +42,8 @@ class ImageTrainConfig:
         base = {"n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         mref = {"slices": self.slices, "width": self.width, "checkerboard": self.checkerboard,
                 "channel_context": self.channel_context, "lrp": self.lrp}
+        if self.global_context:   # absent from older weights, whose models have none
+            mref |= {"global_context": True, "global_dim": self.global_dim}
         return base | (mref if self.model == "mref" else {})
 
 

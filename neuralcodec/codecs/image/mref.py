@@ -3,16 +3,18 @@
 The latent is split into S channel slices; each slice is coded in two checkerboard passes
 (anchors, then non-anchors conditioned on the anchors, He et al. 2021), with parameters from
 the hyperprior and a channel context over the slices already decoded (Minnen & Singh 2020);
-latent residual prediction (LRP) refines the reconstruction of each slice::
+latent residual prediction (LRP) refines the reconstruction of each slice; an optional global
+context (``gc_s``, linear attention over every position of ``ctx``, see global_context.py)
+joins the channel context::
 
-    for slice s:   ctx = [hyper, ŷ_0 .. ŷ_{s-1}]
-        anchors:      (σ, μ) = agg_s([cc_s(ctx), ck_s(0)])
-        non-anchors:  (σ, μ) = agg_s([cc_s(ctx), ck_s(ŷ_s on anchors)])
+    for slice s:   ctx = [hyper, ŷ_0 .. ŷ_{s-1}];  c = [cc_s(ctx), gc_s(ctx)]
+        anchors:      (σ, μ) = agg_s([c, ck_s(0)])
+        non-anchors:  (σ, μ) = agg_s([c, ck_s(ŷ_s on anchors)])
         ŷ_s = sym + μ  (exact, the context of later slices);  ŷ_s + lrp_s([ctx, ŷ_s]) -> g_s
 
-Everything that decides a CDF (h_s, cc_s, ck_s, agg_s) is an :class:`ExactStack` run in fixed
-point; LRP touches only the reconstruction and stays float. MLIC++'s global (attention)
-context is not built yet: its softmax needs an integer formulation first.
+Everything that decides a CDF (h_s, cc_s, gc_s, ck_s, agg_s) runs in exact fixed point; LRP
+touches only the reconstruction and stays float. MLIC++'s softmax attention has no exact
+integer form, so the global context is linear attention with ReLU features.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from torch import nn
 from ...entropy.factorized import FactorizedDensity
 from ...entropy.families import likelihood
 from .exact import ACT_BITS, ExactStack, fake_quant, ste_round
+from .global_context import GlobalContext
 from .layers import analysis, conv, synthesis
 
 
@@ -37,6 +40,8 @@ class MrefConfig:
     checkerboard: bool = True     # ablation switches: two passes per slice, or one
     channel_context: bool = True  # slices see the slices already decoded, or only the hyperprior
     lrp: bool = True              # latent residual prediction on the reconstruction
+    global_context: bool = False  # linear attention over all positions of the context
+    global_dim: int = 16          # its feature width
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
     @property
@@ -69,7 +74,9 @@ class MrefModel(nn.Module):
         self.cc = nn.ModuleList(ExactStack([(ctx[s], wd, 3, 1, False), (wd, wd, 3, 1, False),
                                             (wd, 2 * k, 3, 1, False)]) for s in range(cfg.slices))
         self.ck = nn.ModuleList(ExactStack([(k, 2 * k, 5, 1, False)]) for _ in range(cfg.slices))
-        self.agg = nn.ModuleList(ExactStack([(4 * k, 3 * k, 1, 1, False), (3 * k, 2 * k, 1, 1, False)])
+        g = cfg.global_dim if cfg.global_context else 0
+        self.gc = nn.ModuleList(GlobalContext(ctx[s], g) for s in range(cfg.slices) if g)
+        self.agg = nn.ModuleList(ExactStack([(4 * k + g, 3 * k, 1, 1, False), (3 * k, 2 * k, 1, 1, False)])
                                  for _ in range(cfg.slices))
         self.lrp = nn.ModuleList(nn.Sequential(conv(ctx[s] + k, wd, 3, 1), nn.GELU(), conv(wd, k, 3, 1))
                                  for s in range(cfg.slices) if cfg.lrp)
@@ -88,10 +95,16 @@ class MrefModel(nn.Module):
             return y_hat
         return y_hat + 0.5 * torch.tanh(self.lrp[s](torch.cat([ctx, y_hat], 1)))
 
+    def slice_context(self, s: int, ctx: torch.Tensor) -> torch.Tensor:
+        """Training twin: what both passes of slice ``s`` share, ``[cc_s(ctx), gc_s(ctx)]``."""
+        cc = self.cc[s](ctx)
+        return torch.cat([cc, self.gc[s](ctx)], 1) if self.cfg.global_context else cc
+
     def slice_params(self, s: int, cc: torch.Tensor, anchors: torch.Tensor | None) -> torch.Tensor:
         """Training twin of the exact path: ``(B, 2K, h, w)`` (scales, means) of slice ``s`` from its
-        channel-context output ``cc = self.cc[s](ctx)`` (shared by both passes)."""
-        ck = self.ck[s](anchors if anchors is not None else torch.zeros_like(cc[:, : cc.shape[1] // 2]))
+        shared context ``cc = self.slice_context(s, ctx)``; ``anchors`` None = anchor pass."""
+        k = self.cfg.slice_channels
+        ck = self.ck[s](anchors if anchors is not None else cc.new_zeros(cc.shape[0], k, *cc.shape[2:]))
         return self.agg[s](torch.cat([cc, ck], 1))
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -109,7 +122,7 @@ class MrefModel(nn.Module):
         # (the second pass below then selects nothing; it keeps one code path for both settings)
         for s, y_slice in enumerate(y_s.chunk(self.cfg.slices, 1)):
             ctx = self.context(hyper, decoded)
-            cc = self.cc[s](ctx)
+            cc = self.slice_context(s, ctx)
             scales_a, means_a = self.slice_params(s, cc, None).chunk(2, 1)
             y_hat_a = (ste_round(y_slice - means_a) + means_a) * mask
             scales_n, means_n = self.slice_params(s, cc, fake_quant(y_hat_a, ACT_BITS, 1 << 20)).chunk(2, 1)

@@ -26,12 +26,19 @@ class MrefCodec(LearnedImageCodec):
     weights = "mref.safetensors"
 
     def slice_params(self, s: int, cc: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact: (rows, means) int64 ``(1, K, h, w)`` of slice ``s`` from its channel-context output
-        ``cc = model.cc[s].exact(ctx)``; ``anchors`` None = anchor pass."""
+        """Exact: (rows, means) int64 ``(1, K, h, w)`` of slice ``s`` from its shared context
+        ``cc = self.slice_context(s, ctx)``; ``anchors`` None = anchor pass."""
         m = self.model
-        ck_in = anchors if anchors is not None else torch.zeros_like(cc[:, : cc.shape[1] // 2])
+        k = m.cfg.slice_channels
+        ck_in = anchors if anchors is not None else cc.new_zeros(cc.shape[0], k, *cc.shape[2:])
         raw, means = m.agg[s].exact(torch.cat([cc, m.ck[s].exact(ck_in)], 1)).chunk(2, 1)
         return self.rows(raw), means
+
+    def slice_context(self, s: int, ctx: torch.Tensor) -> torch.Tensor:
+        """Exact twin of :meth:`MrefModel.slice_context` (int64 on the fixed-point grid)."""
+        m = self.model
+        cc = m.cc[s].exact(ctx)
+        return torch.cat([cc, m.gc[s].exact(ctx)], 1) if m.cfg.global_context else cc
 
     def passes(self, hyper: torch.Tensor, group: GroupFn, reconstruct: bool) -> torch.Tensor | None:
         """Run the 2S groups in order. ``group(s, rows, means, mask)`` returns the int64 symbols
@@ -41,7 +48,7 @@ class MrefCodec(LearnedImageCodec):
         decoded, recon = [], []
         for s in range(m.cfg.slices):
             ctx = m.context(hyper, decoded)
-            cc = m.cc[s].exact(ctx)
+            cc = self.slice_context(s, ctx)
             rows_a, means_a = self.slice_params(s, cc, None)
             if m.cfg.checkerboard:
                 y_a = torch.where(mask, group(s, rows_a, means_a, mask) * UNIT + means_a, 0)
