@@ -288,6 +288,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     if not a.config:
         raise NeuralCodecError("--config is required")
+    if a.max_minutes is not None and a.max_minutes <= 0:
+        raise NeuralCodecError("--max-minutes must be positive")
     if a.modality not in ("image", "audio"):
         raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
     from .training.config import AudioTrainConfig, load_config
@@ -302,11 +304,12 @@ def cmd_train(a: argparse.Namespace) -> int:
             out = Path(cfg.out).expanduser() / "wavtok.safetensors"
             summary = export_checkpoint(cfg, files, speech, Path(a.export_from), out)
         else:
-            summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress)
+            summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress,
+                                  max_minutes=a.max_minutes)
     else:
         from .training.image import image_files, train
         summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
-                        progress=not a.no_progress)
+                        progress=not a.no_progress, max_minutes=a.max_minutes)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -378,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--results", help="card: results.json of `eval rd` with these weights")
     tr.add_argument("--command", help="card: the command that trained them")
     tr.add_argument("--max-steps", type=int, help="override the recipe's max_steps")
+    tr.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this many minutes; "
+                    "the same command resumes")
     tr.add_argument("--out", help="override the recipe's output folder")
     tr.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     tr.add_argument("--devices", default="auto", help="number of devices (several GPUs train with DDP)")

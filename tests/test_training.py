@@ -72,6 +72,15 @@ def test_resume_is_exact(tmp_path):
     assert all((a[k] == b[k]).all() for k in a)
 
 
+def test_a_time_limit_stops_checkpoints_and_resumes(tmp_path):
+    files = image_files(FIX, "")
+    cfg = _cfg(tmp_path, max_steps=100_000, checkpoint_every=100_000)
+    first = train(cfg, files, accelerator="cpu", devices=1, progress=False, max_minutes=0.05)
+    assert 0 < first["steps"] < 100_000 and Path(first["weights"]).exists()
+    second = train(cfg, files, accelerator="cpu", devices=1, progress=False, max_minutes=0.05)
+    assert second["steps"] > first["steps"]   # resumed from the checkpoint written at the limit
+
+
 def test_config_files_parse(tmp_path):
     names = sorted((ROOT / "configs").rglob("*.json"))
     image = [n for n in names if "wavtok" not in n.name]

@@ -21,7 +21,7 @@ from ..codecs.audio.prior import code_classes, fit_prior
 from ..codecs.audio.tokenizer import SAMPLE_RATE, AudioTokenizer, TokenizerConfig
 from .audio_losses import Balancer, Discriminators, MelLoss, disc_hinge, feature_matching, gen_hinge
 from .config import AudioTrainConfig, to_dict
-from .runs import WallClock, checkpoint_seconds, legacy_globals
+from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals
 from .image import _step_seed, warm_start
 
 SPEECH_PACKAGES = {"codec2-examples", "fillets-ng-data", "pocketsphinx-testdata", "klettres-data", "espeak-ng"}
@@ -184,7 +184,7 @@ def export(module: AudioCodecModule, clips: list[np.ndarray], path: Path, card: 
 
 
 def train(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], accelerator: str = "auto", devices="auto",
-          progress: bool = True) -> dict:
+          progress: bool = True, max_minutes: float | None = None) -> dict:
     """Run (or resume) training; exports ``wavtok.safetensors`` with the token prior."""
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,8 @@ def train(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], accelerat
                                                every_n_train_steps=2 * cfg.checkpoint_every)
     clock = WallClock()
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
-                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt, clock],
+                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
+                        callbacks=[ckpt, clock, TimeLimit(max_minutes)],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False)
     t0 = time.time()
     with legacy_globals():

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..codecs.image.learned import build_model
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
-from .runs import WallClock, legacy_globals
+from .runs import TimeLimit, WallClock, legacy_globals
 
 
 def _step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -154,7 +154,7 @@ def export(module: ImageCodecModule, path: Path, card: dict) -> None:
 
 
 def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", devices="auto",
-          progress: bool = True) -> dict:
+          progress: bool = True, max_minutes: float | None = None) -> dict:
     """Run (or resume) training; returns a summary with the exported weights' path."""
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +166,8 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
                                                every_n_train_steps=2 * cfg.checkpoint_every)  # 2 optimizers
     clock = WallClock()
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
-                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"), callbacks=[ckpt, clock],
+                        logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
+                        callbacks=[ckpt, clock, TimeLimit(max_minutes)],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False,
                         deterministic=False)
     t0 = time.time()

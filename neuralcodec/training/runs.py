@@ -45,3 +45,24 @@ def legacy_globals():
     """Checkpoints of older runs logged numpy learning rates; allow those scalars under weights_only."""
     with torch.serialization.safe_globals([np.core.multiarray.scalar, np.dtype, np.dtypes.Float64DType]):
         yield
+
+
+
+class TimeLimit(L.Callback):
+    """Stops a run after ``max_minutes`` of this run's own wall time (a lent GPU's 10-minute
+    commands, a session's end); the run then checkpoints and exports as at ``max_steps``, and the
+    same command resumes it. (Lightning's ``max_time`` counts the time of earlier runs too, so a
+    resumed run would stop at once.)"""
+
+    def __init__(self, max_minutes: float | None):
+        if max_minutes is not None and max_minutes <= 0:
+            raise ValueError("max_minutes must be positive")
+        self.limit = None if max_minutes is None else max_minutes * 60
+        self.start = time.monotonic()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start = time.monotonic()
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if self.limit is not None and time.monotonic() - self.start > self.limit:
+            trainer.should_stop = True
