@@ -181,12 +181,22 @@ def _decode_audio(codec, c, dst: Path, a: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_device(a: argparse.Namespace) -> str:
+    if a.device not in ("cpu", "cuda"):
+        raise NeuralCodecError(f"--device {a.device}: cpu or cuda")
+    if a.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise NeuralCodecError("--device cuda: no CUDA device here")
+    return a.device
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     if a.what == "audio":
         from .eval.bench_audio import run as run_audio
         if not 1 <= a.seconds <= 36_000 or not 0 <= a.long_seconds <= 36_000:
             raise NeuralCodecError("--seconds and --long-seconds must be at most 36000")
-        print(json.dumps(run_audio(a.seconds, a.long_seconds, a.weights), indent=2))
+        print(json.dumps(run_audio(a.seconds, a.long_seconds, a.weights, device=_bench_device(a)), indent=2))
         return 0
     if a.what == "memory":
         from .eval.bench_memory import run as run_memory
@@ -194,7 +204,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         return 0
     if a.what == "image":
         from .eval.bench_image import run as run_image
-        print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec), indent=2))
+        print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec, device=_bench_device(a)), indent=2))
         return 0
     from .eval.bench_entropy import run
     if a.symbols < 1 or a.symbols > 100_000_000:
@@ -346,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "audio: tokenizer weights (default: shipped)")
     b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"],
                    help="image, memory: which model (untrained unless --weights)")
+    b.add_argument("--device", default="cpu", help="image, audio: where our codec (and CompressAI's) runs: cpu or cuda")
     b.add_argument("--symbols", type=int, default=1_000_000)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--seed", type=int, default=0)

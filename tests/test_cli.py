@@ -102,6 +102,15 @@ def test_list_json():
     assert [r["name"] for r in rows if r["default"] and r["modality"] == "image"] == [default]
 
 
+@pytest.mark.parametrize("device", ["tpu", "cuda"])
+def test_bench_device_is_checked(device):
+    import torch
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is here")
+    rc, _, stderr = run("bench", "image", "--device", device, "--repeats", "1")
+    assert rc == 2 and stderr.count("\n") == 1 and "--device" in stderr
+
+
 def test_bench_entropy_json_small():
     rc, stdout, _ = run("bench", "entropy", "--symbols", "20000", "--repeats", "1", "--json")
     r = json.loads(stdout)

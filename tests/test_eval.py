@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cuda
 
 from neuralcodec.eval import bd, metrics
 from neuralcodec.eval.baselines import get_baseline
@@ -168,6 +169,13 @@ def test_bench_image_runs_mref():
     from neuralcodec.eval.bench_image import run, test_image
     r = run(1, image=test_image(64, 64), codec="mref")
     assert r["ours"]["codec"] == "mref" and r["ours"]["bytes"] > 0
+
+
+@cuda
+def test_bench_image_on_cuda():
+    from neuralcodec.eval.bench_image import run, test_image
+    r = run(1, image=test_image(64, 128), codec="mref", device="cuda")
+    assert r["device"] == "cuda" and r["ours"]["bytes"] > 0 and r["compressai"]["decode_s"] > 0
 
 
 def test_sweep_a_weights_file(tmp_path):

@@ -33,9 +33,9 @@ def speech(seconds: float, data_dir: str = "") -> np.ndarray:
     return np.tile(base, -(-n // len(base)))[:n].astype(np.float32)
 
 
-def _codec(weights: str | None):
+def _codec(weights: str | None, device: str = "cpu"):
     from ..codecs.audio.codec import TokenizerCodec, load_tokenizer
-    return TokenizerCodec(*load_tokenizer(Path(weights))) if weights else TokenizerCodec()
+    return TokenizerCodec(*load_tokenizer(Path(weights)), device=device) if weights else TokenizerCodec(device=device)
 
 
 def _child(step: str, weights: str, src: str, dst: str) -> None:
@@ -56,15 +56,15 @@ def _child(step: str, weights: str, src: str, dst: str) -> None:
                       "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}))
 
 
-def run(seconds: float = 60.0, long_seconds: float = 0.0, weights: str | None = None) -> dict:
+def run(seconds: float = 60.0, long_seconds: float = 0.0, weights: str | None = None, device: str = "cpu") -> dict:
     import soundfile as sf
     import torch
 
     from ..entropy.container import pack, unpack
     from ..media import Audio
-    codec = _codec(weights)
+    codec = _codec(weights, device)
     x = speech(seconds)
-    report: dict = {"codec": codec.info.name, "weights": weights or "shipped", "audio_seconds": seconds,
+    report: dict = {"codec": codec.info.name, "weights": weights or "shipped", "device": device, "audio_seconds": seconds,
                     "data": "speech-eval, looped, 16 kHz mono", "torch_threads": torch.get_num_threads()}
     t0 = time.perf_counter()
     data = pack(codec.encode(Audio(x[None], RATE)))

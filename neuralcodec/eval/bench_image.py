@@ -22,7 +22,7 @@ def test_image(h: int = 512, w: int = 768, seed: int = 0) -> np.ndarray:
 
 
 def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None = None,
-        codec: str = "hyperprior") -> dict:
+        codec: str = "hyperprior", device: str = "cpu") -> dict:
     from ..codecs.image.hyperprior_codec import HyperpriorCodec
     from ..codecs.image.learned import build_model, load_model
     from ..codecs.image.mref_codec import MrefCodec
@@ -31,10 +31,10 @@ def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None =
     img = test_image() if image is None else image
     torch.manual_seed(0)
     model = load_model(weights) if weights else build_model(codec, {"n": 128, "m": 192})
-    ours = (MrefCodec if hasattr(model, "cc") else HyperpriorCodec)(model)
+    ours = (MrefCodec if hasattr(model, "cc") else HyperpriorCodec)(model, device=device)
     t_enc, data = _best(lambda: pack(ours.encode(Image(img), 3)), repeats)
     t_dec, _ = _best(lambda: ours.decode(unpack(data)), repeats)
-    report = {"image": list(img.shape), "torch_threads": torch.get_num_threads(),
+    report = {"image": list(img.shape), "device": device, "torch_threads": torch.get_num_threads(),
               "ours": {"codec": ours.info.name, "weights": weights or "untrained", "encode_s": round(t_enc, 4), "decode_s": round(t_dec, 4),
                        "bytes": len(data)}}
     import warnings
@@ -43,7 +43,8 @@ def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None =
         from compressai.zoo import bmshj2018_hyperprior
     net = bmshj2018_hyperprior(quality=3, pretrained=False).eval()
     net.update(force=True)
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    net.to(device)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(device)
     with torch.no_grad():
         c_enc, out = _best(lambda: net.compress(x), repeats)
         c_dec, _ = _best(lambda: net.decompress(out["strings"], out["shape"]), repeats)
