@@ -2,8 +2,12 @@
 # Here, before a session's first call of the lent GPU (`run`): what that bare machine lacks.
 # Its image has Python 3.12 with torch, lightning, numpy, safetensors, pillow, pytest and
 # hypothesis, and it reaches no network (../.library/device/README.md). This puts the other
-# wheels in .whl/ and the image training data in .devdata/ (both git-ignored; name them in the
-# call's `carry`, 64 MiB with the repository). Then, there: `bash scripts/device_run.sh CMD...`.
+# wheels in .whl/ and training data in .devdata/ (both git-ignored; name them in the call's
+# `carry`, 64 MiB with the repository). Then, there: `bash scripts/device_run.sh CMD...`.
+#
+#   scripts/device_prepare.sh images   image-train (28 MB)
+#   scripts/device_prepare.sh audio    audio-train's speech and synth samples (about 35 MB; the
+#                                      drum kits and game music do not fit the 64 MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NEURALCODEC_DATA:-$HOME/.cache/neuralcodec/data}
@@ -14,10 +18,19 @@ for pkg in constriction soundfile soxr pystoi bjontegaard pytorch-msssim compres
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     $platforms -d .whl "$pkg"
 done
-cp -r "$data/image-train" .devdata/
-python3 - "$data/manifest.json" .devdata/manifest.json <<'PY'
-import json, sys
-rows = [r for r in json.load(open(sys.argv[1])) if r["split"] == "image-train"]
-json.dump(rows, open(sys.argv[2], "w"))
+python3 - "$data" .devdata "${1:-images}" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+src, dst, what = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+audio = {"codec2-examples", "fillets-ng-data", "pocketsphinx-testdata", "klettres-data", "espeak-ng",
+         "supersonic-scsynth-samples"}
+keep = {"images": lambda r: r["split"] == "image-train",
+        "audio": lambda r: r["split"] == "audio-train" and r["package"] in audio}[what]
+rows = [r for r in json.loads((src / "manifest.json").read_text()) if keep(r)]
+for r in rows:
+    (dst / r["path"]).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / r["path"], dst / r["path"])
+(dst / "manifest.json").write_text(json.dumps(rows))
+print(f"{len(rows)} files of {what}")
 PY
 du -sh .whl .devdata
