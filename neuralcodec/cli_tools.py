@@ -1,0 +1,139 @@
+"""The commands of people who build and measure codecs: ``train``, ``eval``, ``bench``, ``data``.
+
+Split from cli.py (the console script's parser and the user-facing commands); like it, this
+module imports lazily, so loading it costs nothing until one of these commands runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import NeuralCodecError
+
+
+def _bench_device(a: argparse.Namespace) -> str:
+    if a.device not in ("cpu", "cuda"):
+        raise NeuralCodecError(f"--device {a.device}: cpu or cuda")
+    if a.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise NeuralCodecError("--device cuda: no CUDA device here")
+    return a.device
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    if a.what == "audio":
+        from .eval.bench_audio import run as run_audio
+        if not 1 <= a.seconds <= 36_000 or not 0 <= a.long_seconds <= 36_000:
+            raise NeuralCodecError("--seconds and --long-seconds must be at most 36000")
+        print(json.dumps(run_audio(a.seconds, a.long_seconds, a.weights, device=_bench_device(a)), indent=2))
+        return 0
+    if a.what == "memory":
+        from .eval.bench_memory import run as run_memory
+        print(json.dumps(run_memory(a.size, a.codec, a.weights), indent=2))
+        return 0
+    if a.what == "image":
+        from .eval.bench_image import run as run_image
+        print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec, device=_bench_device(a)), indent=2))
+        return 0
+    from .eval.bench_entropy import run
+    if a.symbols < 1 or a.symbols > 100_000_000:
+        raise NeuralCodecError("--symbols must be in 1..100000000")
+    report = run(a.symbols, a.repeats, a.seed, anchors=not a.no_anchors)
+    if a.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_bench_text(report))
+    return 0
+
+
+def _bench_text(r: dict) -> str:
+    lines = [f"{r['symbols']} symbols, ideal {r['ideal_bits'] / r['symbols']:.4f} bits/symbol"]
+    for k in ("ours", "constriction", "compressai", "ours_cuda"):
+        if k in r:
+            e = r[k]
+            lines.append(f"  {k:<13} encode {e['encode_msym_s']:8.2f} Msym/s  decode {e['decode_msym_s']:8.2f} Msym/s  "
+                         f"{e['bits'] / r['symbols']:.4f} bits/symbol  round trip {'ok' if e['roundtrip'] else 'FAILED'}")
+    if "overhead_pct" in r["ours"]:
+        lines.append(f"  rate overhead of ours over ideal: {r['ours']['overhead_pct']:.4f}%")
+    for k, v in r.get("ratios", {}).items():
+        lines.append(f"  ours {k.replace('_', ' ')}: {v:.2f}x")
+    return "\n".join(lines)
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from .datasets import split_files
+    from .eval import rd
+    from .eval.rd import RATE, sweep
+    rd.MAX_FRAMES = a.max_frames
+    from .media import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
+    exts = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "video": VIDEO_EXTS}[a.modality]
+    files = [f for f in split_files(a.data, Path(a.data_dir)) if f.suffix.lower() in exts]
+    if not files:
+        raise NeuralCodecError(f"no {a.modality} files in {a.data}")
+    if a.limit:
+        files = files[: a.limit]
+    if a.codecs:
+        codecs = [c for c in a.codecs.split(",") if c]
+    else:
+        from .codecs.base import codec_infos
+        from .eval.baselines import get_baseline, standard_names
+        codecs = [i.name for i in codec_infos() if i.modality == a.modality]
+        codecs += [n for n in standard_names(a.modality) if get_baseline(n).available()]
+    results = sweep(a.modality, files, codecs, Path(a.out), progress=not a.no_progress)
+    rate = RATE[a.modality]
+    for name, c in results["curves"].items():
+        r = c["results"]
+        pts = ", ".join(f"{x:.3g}" for x in r[rate])
+        print(f"{name:<10} {rate}: {pts}")
+    print(f"wrote {Path(a.out) / 'results.json'}, bd.md and rd_*.png ({len(files)} files)")
+    return 0
+
+
+def cmd_data(a: argparse.Namespace) -> int:
+    from .datasets import fetch
+    rows = fetch(a.what, Path(a.dest), record=a.record, log=lambda m: print(m, file=sys.stderr))
+    by_split: dict[str, list[int]] = {}
+    for r in rows:
+        by_split.setdefault(r["split"], []).append(r["bytes"])
+    for split, sizes in sorted(by_split.items()):
+        print(f"{split:<12} {len(sizes):4d} files {sum(sizes) / 1e6:9.1f} MB")
+    print(f"manifest: {Path(a.dest) / 'manifest.json'}")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    if a.modality == "card":
+        from .training.card import write_card
+        if not a.weights:
+            raise NeuralCodecError("train card needs --weights FILE")
+        print(write_card(Path(a.weights), Path(a.results) if a.results else None, a.command or "?"))
+        return 0
+    if not a.config:
+        raise NeuralCodecError("--config is required")
+    if a.max_minutes is not None and a.max_minutes <= 0:
+        raise NeuralCodecError("--max-minutes must be positive")
+    if a.modality not in ("image", "audio"):
+        raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
+    from .training.config import AudioTrainConfig, load_config
+    cfg = load_config(a.config, {"max_steps": a.max_steps, "out": a.out})
+    if isinstance(cfg, AudioTrainConfig) != (a.modality == "audio"):
+        raise NeuralCodecError(f"{a.config} is not a recipe for {a.modality} (model {cfg.model!r})")
+    if a.modality == "audio":
+        from .training.audio import audio_files, train as train_audio
+        files, speech = audio_files(cfg.data, cfg.data_dir)
+        if a.export_from:
+            from .training.audio import export_checkpoint
+            out = Path(cfg.out).expanduser() / "wavtok.safetensors"
+            summary = export_checkpoint(cfg, files, speech, Path(a.export_from), out)
+        else:
+            summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress,
+                                  max_minutes=a.max_minutes)
+    else:
+        from .training.image import image_files, train
+        summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
+                        progress=not a.no_progress, max_minutes=a.max_minutes)
+    print(json.dumps(summary, indent=1))
+    return 0
