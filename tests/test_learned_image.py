@@ -187,3 +187,14 @@ def test_mref_ablations_round_trip_exactly(switch):
     assert codec.decode(unpack(pack(codec.encode(_img(33, 47), 2)))).pixels.shape == (33, 47, 3)
     out = model(torch.rand(1, 3, 64, 64), torch.tensor([1]))
     assert out["y_likelihoods"].shape == (1, 32, 4, 4)
+
+
+def test_qualities_follow_the_weights():
+    """Weights trained with eight lambdas code at eight qualities (the class says six)."""
+    torch.manual_seed(0)
+    lambdas = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932)
+    codec = MrefCodec(MrefModel(MrefConfig(24, 32, 4, 16, lambdas=lambdas)))
+    assert codec.info.qualities == tuple(range(1, 9)) and MrefCodec.info.qualities == tuple(range(1, 7))
+    assert codec.decode(unpack(pack(codec.encode(_img(20, 30), 8)))).pixels.shape == (20, 30, 3)
+    with pytest.raises(ValueError, match="quality"):
+        codec.encode(_img(20, 30), 9)

@@ -10,6 +10,7 @@ weights file names its model and config in the safetensors metadata.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,9 @@ class LearnedImageCodec(Codec):
     def __init__(self, model: nn.Module | None = None, device: str = "cpu"):
         self.model = (model if model is not None else load_model(ASSETS / self.weights)).eval().to(device)
         self.device = device
+        q = self.model.cfg.qualities   # weights trained with more (or fewer) lambdas than the class says
+        if q != len(self.info.qualities):
+            self.info = replace(self.info, qualities=tuple(range(1, q + 1)), default_quality=min(q, self.info.default_quality))
         self.tables: CodingTables = coding_tables(self.model)
         state = self.model.state_dict()
         self._hash = hash_bytes(*(state[k].detach().cpu().numpy().tobytes() for k in sorted(state)))
