@@ -113,3 +113,28 @@ def test_warm_start_copies_the_matching_transforms(tmp_path):
     save_file({"unrelated": torch.zeros(3)}, str(other))
     with pytest.raises(ValueError, match="no tensor matches"):
         ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, init_from=str(other)))
+
+
+def test_warm_start_into_a_wider_context_codes_the_same_bytes(tmp_path):
+    """mref weights warm-start an mref with the global context: agg's first layer grows along its
+    inputs with zeros, so the new codec writes exactly the old one's streams at step 0."""
+    import numpy as np
+    import torch
+    from neuralcodec.codecs.image.learned import build_model
+    from neuralcodec.codecs.image.mref_codec import MrefCodec
+    from neuralcodec.media import Image
+    from neuralcodec.training.image import ImageCodecModule
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    old = build_model("mref", {"n": 16, "m": 24, "slices": 2, "width": 16})
+    with torch.no_grad():
+        for p in old.parameters():
+            p.mul_(3)
+    src = tmp_path / "mref.safetensors"
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(src))
+    new = ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, global_context=True,
+                                init_from=str(src))).model
+    assert new.agg[0].layers[0].conv.weight.shape[1] > old.agg[0].layers[0].conv.weight.shape[1]
+    img = Image(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    a, b = MrefCodec(old.eval()).encode(img, 4), MrefCodec(new.eval()).encode(img, 4)
+    assert a.streams == b.streams

@@ -79,8 +79,11 @@ class ImageDataModule(L.LightningDataModule):
 
 def warm_start(model: torch.nn.Module, path: str) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
-    of a trained ``hyperprior`` into an ``mref``); returns how many were copied. A resumed run
-    loads its checkpoint afterwards, so this only shapes step 0."""
+    of a trained ``hyperprior`` into an ``mref``); returns how many were copied. A conv weight
+    that only grew along its input channels (``agg`` once the global context joins) keeps the
+    old weights on the leading inputs and zeros on the new ones, so the warm-started network
+    computes exactly what the old one did until training finds a use for the new inputs. A
+    resumed run loads its checkpoint afterwards, so this only shapes step 0."""
     from safetensors.torch import load_file
     try:
         src = load_file(str(Path(path).expanduser()))
@@ -88,6 +91,13 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
         raise ValueError(f"init_from {path}: not a safetensors file ({e})") from None
     own = model.state_dict()
     hits = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    for k, v in src.items():
+        mine = own.get(k)
+        if (mine is not None and k not in hits and mine.dim() == v.dim() == 4 and mine.shape[0] == v.shape[0]
+                and mine.shape[2:] == v.shape[2:] and mine.shape[1] > v.shape[1]):
+            grown = torch.zeros_like(mine)
+            grown[:, : v.shape[1]] = v
+            hits[k] = grown
     if not hits:
         raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
     model.load_state_dict(hits, strict=False)

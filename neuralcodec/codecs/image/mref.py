@@ -7,9 +7,9 @@ latent residual prediction (LRP) refines the reconstruction of each slice; an op
 context (``gc_s``, linear attention over every position of ``ctx``, see global_context.py)
 joins the channel context::
 
-    for slice s:   ctx = [hyper, ŷ_0 .. ŷ_{s-1}];  c = [cc_s(ctx), gc_s(ctx)]
-        anchors:      (σ, μ) = agg_s([c, ck_s(0)])
-        non-anchors:  (σ, μ) = agg_s([c, ck_s(ŷ_s on anchors)])
+    for slice s:   ctx = [hyper, ŷ_0 .. ŷ_{s-1}];  c = cc_s(ctx);  g = gc_s(ctx)
+        anchors:      (σ, μ) = agg_s([c, ck_s(0), g])
+        non-anchors:  (σ, μ) = agg_s([c, ck_s(ŷ_s on anchors), g])
         ŷ_s = sym + μ  (exact, the context of later slices);  ŷ_s + lrp_s([ctx, ŷ_s]) -> g_s
 
 Everything that decides a CDF (h_s, cc_s, gc_s, ck_s, agg_s) runs in exact fixed point; LRP
@@ -105,7 +105,7 @@ class MrefModel(nn.Module):
         shared context ``cc = self.slice_context(s, ctx)``; ``anchors`` None = anchor pass."""
         k = self.cfg.slice_channels
         ck = self.ck[s](anchors if anchors is not None else cc.new_zeros(cc.shape[0], k, *cc.shape[2:]))
-        return self.agg[s](torch.cat([cc, ck], 1))
+        return self.agg[s](torch.cat([cc[:, : 2 * k], ck, cc[:, 2 * k:]], 1))  # global features last
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
         """Args: x ``(B, 3, H, W)`` in [0, 1] (H, W multiples of 64), quality ``(B,)`` in 0..Q-1."""

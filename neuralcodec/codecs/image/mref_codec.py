@@ -31,7 +31,8 @@ class MrefCodec(LearnedImageCodec):
         m = self.model
         k = m.cfg.slice_channels
         ck_in = anchors if anchors is not None else cc.new_zeros(cc.shape[0], k, *cc.shape[2:])
-        raw, means = m.agg[s].exact(torch.cat([cc, m.ck[s].exact(ck_in)], 1)).chunk(2, 1)
+        agg_in = torch.cat([cc[:, : 2 * k], m.ck[s].exact(ck_in), cc[:, 2 * k:]], 1)  # global features last
+        raw, means = m.agg[s].exact(agg_in).chunk(2, 1)
         return self.rows(raw), means
 
     def slice_context(self, s: int, ctx: torch.Tensor) -> torch.Tensor:
