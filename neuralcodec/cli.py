@@ -51,7 +51,7 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_encode(a: argparse.Namespace) -> int:
-    from .codecs.base import codec_infos, default_codec, get_codec
+    from .codecs.base import codec_infos, default_codec
     from .entropy.container import pack
     from .fileio import check_writable, write_bytes_atomic
     from .media import guess_modality, load_image
@@ -65,10 +65,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
         lossless = [i.name for i in codec_infos() if i.modality == modality]
         hint = f"; pass --codec {lossless[0]}" if lossless else ""
         raise NeuralCodecError(f"no default {modality} codec yet{hint}")
-    try:
-        codec = get_codec(name)
-    except KeyError as e:
-        raise NeuralCodecError(str(e.args[0])) from None
+    codec = _codec(name, a.weights)
     if codec.info.modality != modality:
         raise NeuralCodecError(f"codec {name} codes {codec.info.modality}, but {src} is {modality}")
     try:
@@ -126,6 +123,16 @@ def _encode_audio(codec, src: Path, dst: Path, quality, a: argparse.Namespace) -
     return 0
 
 
+def _codec(name: str, weights: str | None):
+    """A registered codec, or a learned one with ``--weights FILE``."""
+    from .codecs.base import get_codec
+    from .codecs.weights import codec_from_weights
+    try:
+        return codec_from_weights(name, Path(weights)) if weights else get_codec(name)
+    except KeyError as e:
+        raise NeuralCodecError(str(e.args[0])) from None
+
+
 def cmd_decode(a: argparse.Namespace) -> int:
     from .codecs.base import get_codec
     from .entropy.container import unpack
@@ -135,14 +142,19 @@ def cmd_decode(a: argparse.Namespace) -> int:
     src, dst = Path(a.input), Path(a.output)
     check_writable(dst, a.force)
     c = unpack(_read(src))
-    try:
-        codec = get_codec(c.codec)
-    except KeyError:
-        raise FormatError(f"{src}: coded with unknown codec {c.codec!r} (newer neuralcodec?)") from None
+    if a.weights:
+        codec = _codec(c.codec, a.weights)
+    else:
+        try:
+            codec = get_codec(c.codec)
+        except KeyError:
+            raise FormatError(f"{src}: coded with unknown codec {c.codec!r} (newer neuralcodec?)") from None
     if c.codec_version != codec.info.version:
         raise FormatError(f"{src}: {c.codec} version {c.codec_version}, this build decodes version {codec.info.version}")
     if c.weights_hash != codec.weights_hash():
-        raise FormatError(f"{src}: coded with other {c.codec} weights (hash {c.weights_hash.hex()})")
+        which = f"{a.weights}" if a.weights else f"the shipped {c.codec} weights"
+        raise FormatError(f"{src}: coded with other {c.codec} weights (hash {c.weights_hash.hex()}) than "
+                          f"{which}; pass the weights it was coded with as --weights FILE")
     if c.modality == "image":
         if dst.suffix.lower() not in IMAGE_EXTS:
             raise NeuralCodecError(f"{dst}: choose an image extension ({', '.join(sorted(IMAGE_EXTS))})")
@@ -208,11 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input"), e.add_argument("output")
     e.add_argument("--codec", help="codec name (see `neuralcodec list`); default: the modality's default")
     e.add_argument("--quality", type=int, help="quality point of the codec")
+    e.add_argument("--weights", help="a learned codec's weights file instead of the shipped ones")
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e.set_defaults(run=cmd_encode)
     d = sub.add_parser("decode", help="decompress a neuralcodec file; the format comes from OUTPUT's extension")
     d.add_argument("input"), d.add_argument("output")
+    d.add_argument("--weights", help="the weights the file was coded with, if not the shipped ones "
+                                     "(the file names their hash; `neuralcodec info` shows it)")
     d.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     d.set_defaults(run=cmd_decode)
     i = sub.add_parser("info", help="print a file's header as JSON (no torch needed)")

@@ -137,3 +137,26 @@ def test_demo_codes_the_shipped_samples(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "image " in out and "round trip ok" in out
     assert (tmp_path / "demo" / "photo.ncdc").stat().st_size > 0 and (tmp_path / "demo" / "photo.png").exists()
+
+
+def test_weights_flag_decodes_files_of_other_weights(tmp_path, photo):
+    """A file coded with other weights than the shipped ones names their hash; --weights decodes it."""
+    from neuralcodec.codecs.image.mref_codec import ASSETS, MrefCodec
+    import torch
+    from safetensors.torch import save_file
+
+    from neuralcodec.codecs.image.learned import build_model
+    torch.manual_seed(0)
+    model = build_model("mref", {"n": 16, "m": 24, "slices": 2, "width": 8})
+    w = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(w),
+              metadata={"model": "mref", "config": '{"n": 16, "m": 24, "slices": 2, "width": 8}'})
+    coded, out = tmp_path / "a.ncdc", tmp_path / "a.png"
+    assert run("encode", photo, coded, "--codec", "mref", "--weights", w)[0] == 0
+    rc, _, err = run("decode", coded, out)
+    if (ASSETS / MrefCodec.weights).exists():   # the shipped weights are other weights
+        assert rc == 2 and "--weights" in err and err.count("\n") == 1
+    assert run("decode", coded, out, "--weights", w)[0] == 0
+    assert np.asarray(Image.open(out)).shape == (37, 53, 3)
+    rc, _, err = run("encode", photo, tmp_path / "b.ncdc", "--codec", "lossless", "--weights", w)
+    assert rc == 2 and "learned codec" in err

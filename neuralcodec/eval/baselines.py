@@ -255,28 +255,15 @@ def _video_baselines() -> list[Baseline]:
 
 
 # ---- ours ---------------------------------------------------------------------------------------
-def _ours_from_file(kind: str, path: Path):
-    """A learned codec of ours with weights from ``path`` (a checkpoint before it ships)."""
-    if kind == "wavtok40":
-        from ..codecs.audio.codec import TokenizerCodec, load_tokenizer
-        return TokenizerCodec(*load_tokenizer(path))
-    from ..codecs.image.hyperprior_codec import HyperpriorCodec
-    from ..codecs.image.learned import load_model
-    from ..codecs.image.mref_codec import MrefCodec
-    classes = {"hyperprior": HyperpriorCodec, "mref": MrefCodec}
-    if kind not in classes:
-        raise KeyError(f"NAME@PATH takes a learned codec (hyperprior, mref, wavtok40), not {kind!r}")
-    return classes[kind](load_model(path))
-
-
 def _ours(name: str) -> Baseline:
     """A registered codec by name, or ``NAME@PATH``: a learned codec with weights from a file
     (for sweeping a checkpoint before it ships)."""
     from ..entropy.container import pack, unpack
     from ..media import Audio, Image
     if "@" in name:
+        from ..codecs.weights import codec_from_weights
         kind, path = name.split("@", 1)
-        codec = _ours_from_file(kind, Path(path).expanduser())
+        codec = codec_from_weights(kind, Path(path))
     else:
         from ..codecs.base import get_codec
         codec = get_codec(name)
