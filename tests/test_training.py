@@ -138,3 +138,36 @@ def test_warm_start_into_a_wider_context_codes_the_same_bytes(tmp_path):
     img = Image(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8))
     a, b = MrefCodec(old.eval()).encode(img, 4), MrefCodec(new.eval()).encode(img, 4)
     assert a.streams == b.streams
+
+
+def test_warm_start_onto_more_lambdas_keeps_the_shared_qualities(tmp_path):
+    """Six-lambda weights start an eight-lambda run (one lambda added at each end): the six shared
+    qualities code exactly the old streams at step 0, and the new end rows extend each channel's
+    gain geometrically."""
+    import numpy as np
+    import torch
+    from neuralcodec.codecs.image.learned import build_model
+    from neuralcodec.codecs.image.mref_codec import MrefCodec
+    from neuralcodec.media import Image
+    from neuralcodec.training.image import ImageCodecModule, regrid_gains
+    from safetensors.torch import save_file
+    six = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483)
+    eight = (0.0009, *six, 0.0932)
+    torch.manual_seed(0)
+    old = build_model("mref", {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": list(six)})
+    with torch.no_grad():
+        old.gain.mul_(torch.rand_like(old.gain) + 0.5)
+    src = tmp_path / "mref.safetensors"
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(src),
+              metadata={"model": "mref", "config": json.dumps({"lambdas": list(six)})})
+    new = ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, lambdas=eight,
+                                init_from=str(src))).model
+    assert new.gain.shape == (8, 24) and torch.equal(new.gain[1:7], old.gain)
+    ratio = (old.gain[1] / old.gain[0]) ** (np.log(0.0018 / 0.0009) / np.log(0.0035 / 0.0018))
+    assert torch.allclose(new.gain[0], old.gain[0] / ratio, rtol=1e-5)
+    img = Image(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    old_codec, new_codec = MrefCodec(old.eval()), MrefCodec(new.eval())
+    for q in (1, 4, 6):
+        assert new_codec.encode(img, q + 1).streams == old_codec.encode(img, q).streams
+    with pytest.raises(ValueError, match="increasing"):
+        regrid_gains(old.gain, six[::-1], eight)

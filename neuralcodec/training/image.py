@@ -77,20 +77,60 @@ class ImageDataModule(L.LightningDataModule):
         return DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=0)
 
 
+def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
+    """Gain vectors ``(Q_src, M)`` trained at ``src_lambdas`` -> ``(Q_dst, M)`` at ``dst_lambdas``.
+
+    A row whose lambda the source has is copied exactly; any other is interpolated per channel
+    in log-gain over log-lambda between its neighbours (extrapolated from the two end rows)."""
+    src = np.log(np.asarray(src_lambdas, dtype=np.float64))
+    if gain.shape[0] != len(src) or len(src) < 2 or np.any(np.diff(src) <= 0):
+        raise ValueError("gain rows need two or more increasing source lambdas, one per row")
+    log_gain = gain.detach().double().log()
+    rows = []
+    for lam in np.log(np.asarray(dst_lambdas, dtype=np.float64)):
+        same = np.flatnonzero(np.abs(src - lam) < 1e-9)
+        if same.size:
+            rows.append(gain[int(same[0])].detach().clone())
+            continue
+        i = int(np.clip(np.searchsorted(src, lam) - 1, 0, len(src) - 2))
+        t = float((lam - src[i]) / (src[i + 1] - src[i]))
+        rows.append(torch.exp(log_gain[i] + t * (log_gain[i + 1] - log_gain[i])).to(gain.dtype))
+    return torch.stack(rows)
+
+
+def _source_lambdas(path: Path) -> list[float] | None:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    try:
+        return list(json.loads(meta["config"])["lambdas"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def warm_start(model: torch.nn.Module, path: str) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
     of a trained ``hyperprior`` into an ``mref``); returns how many were copied. A conv weight
     that only grew along its input channels (``agg`` once the global context joins) keeps the
     old weights on the leading inputs and zeros on the new ones, so the warm-started network
-    computes exactly what the old one did until training finds a use for the new inputs. A
+    computes exactly what the old one did until training finds a use for the new inputs. Gain
+    vectors trained at other lambdas (the weights' metadata names them) are carried over by
+    :func:`regrid_gains`, so the qualities both share code the same bytes at step 0. A
     resumed run loads its checkpoint afterwards, so this only shapes step 0."""
     from safetensors.torch import load_file
+    source = Path(path).expanduser()
     try:
-        src = load_file(str(Path(path).expanduser()))
+        src = load_file(str(source))
+        src_lambdas = _source_lambdas(source)
     except OSError as e:
         raise ValueError(f"init_from {path}: not a safetensors file ({e})") from None
     own = model.state_dict()
     hits = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    dst_lambdas = getattr(getattr(model, "cfg", None), "lambdas", None)
+    for k in ("gain", "inv_gain"):
+        if (k in src and k in own and k not in hits and src_lambdas and dst_lambdas
+                and src[k].shape[1:] == own[k].shape[1:]):
+            hits[k] = regrid_gains(src[k], src_lambdas, dst_lambdas)
     for k, v in src.items():
         mine = own.get(k)
         if (mine is not None and k not in hits and mine.dim() == v.dim() == 4 and mine.shape[0] == v.shape[0]
