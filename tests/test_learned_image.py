@@ -190,11 +190,20 @@ def test_mref_ablations_round_trip_exactly(switch):
 
 
 def test_qualities_follow_the_weights():
-    """Weights trained with eight lambdas code at eight qualities (the class says six)."""
+    """Weights trained with eight lambdas code at eight qualities, whatever the shipped weights
+    have; the default is the quality trained nearest lambda 0.0067. `neuralcodec list` (the
+    class's info) reads the shipped weights' lambdas from their metadata."""
+    import json
+    from safetensors import safe_open
+    from neuralcodec.codecs.image.learned import ASSETS
     torch.manual_seed(0)
     lambdas = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932)
     codec = MrefCodec(MrefModel(MrefConfig(24, 32, 4, 16, lambdas=lambdas)))
-    assert codec.info.qualities == tuple(range(1, 9)) and MrefCodec.info.qualities == tuple(range(1, 7))
+    assert codec.info.qualities == tuple(range(1, 9)) and codec.info.default_quality == 4
+    with safe_open(str(ASSETS / MrefCodec.weights), "pt") as f:
+        shipped = json.loads(f.metadata()["config"])["lambdas"]
+    assert MrefCodec.info.qualities == tuple(range(1, len(shipped) + 1))
+    assert shipped[MrefCodec.info.default_quality - 1] == 0.0067
     assert codec.decode(unpack(pack(codec.encode(_img(20, 30), 8)))).pixels.shape == (20, 30, 3)
     with pytest.raises(ValueError, match="quality"):
         codec.encode(_img(20, 30), 9)

@@ -6,7 +6,7 @@ import torch
 from ...entropy import rans
 from ..base import CodecInfo, register
 from .exact import ACT_BITS
-from .learned import ASSETS, LearnedImageCodec
+from .learned import ASSETS, LearnedImageCodec, shipped_info
 
 
 class HyperpriorCodec(LearnedImageCodec):
@@ -32,4 +32,5 @@ class HyperpriorCodec(LearnedImageCodec):
 
 
 if (ASSETS / HyperpriorCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
+    HyperpriorCodec.info = shipped_info(HyperpriorCodec.info, ASSETS / HyperpriorCodec.weights)
     register(HyperpriorCodec)

@@ -21,11 +21,29 @@ from ...entropy import rans
 from ...entropy.container import Container
 from ...errors import FormatError, NeuralCodecError
 from ...media import Image
-from ..base import Codec, hash_bytes
+from ..base import Codec, CodecInfo, hash_bytes
 from .exact import ACT_BITS
 from .hyperprior import STRIDE, CodingTables, coding_tables, pad
 
 ASSETS = Path(__file__).resolve().parents[3] / "assets"
+DEFAULT_LAMBDA = 0.0067  # the default quality is the one trained nearest this lambda (about 0.4 bpp)
+
+
+def info_for(info: CodecInfo, lambdas) -> CodecInfo:
+    """``info`` for weights trained at ``lambdas``: one quality per lambda (1 = the lowest rate),
+    and the default the one nearest :data:`DEFAULT_LAMBDA` in log scale."""
+    log = np.log(np.asarray(lambdas, dtype=np.float64))
+    default = 1 + int(np.argmin(np.abs(log - np.log(DEFAULT_LAMBDA))))
+    return replace(info, qualities=tuple(range(1, len(log) + 1)), default_quality=default)
+
+
+def shipped_info(info: CodecInfo, path: Path) -> CodecInfo:
+    """:func:`info_for` the weights in ``path``, from their metadata alone (no model is built), so
+    ``neuralcodec list`` shows the qualities the shipped weights code."""
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        lambdas = json.loads((f.metadata() or {}).get("config", "{}")).get("lambdas")
+    return info_for(info, lambdas) if lambdas else info
 
 
 def model_classes() -> dict[str, tuple[type, type]]:
@@ -62,9 +80,7 @@ class LearnedImageCodec(Codec):
     def __init__(self, model: nn.Module | None = None, device: str = "cpu"):
         self.model = (model if model is not None else load_model(ASSETS / self.weights)).eval().to(device)
         self.device = device
-        q = self.model.cfg.qualities   # weights trained with more (or fewer) lambdas than the class says
-        if q != len(self.info.qualities):
-            self.info = replace(self.info, qualities=tuple(range(1, q + 1)), default_quality=min(q, self.info.default_quality))
+        self.info = info_for(self.info, self.model.cfg.lambdas)   # the weights decide the qualities
         self.tables: CodingTables = coding_tables(self.model)
         state = self.model.state_dict()
         self._hash = hash_bytes(*(state[k].detach().cpu().numpy().tobytes() for k in sorted(state)))

@@ -13,7 +13,7 @@ import torch
 from ...entropy import rans
 from ..base import CodecInfo, register
 from .exact import ACT_BITS
-from .learned import ASSETS, LearnedImageCodec
+from .learned import ASSETS, LearnedImageCodec, shipped_info
 from .mref import anchor_mask
 
 UNIT = 1 << ACT_BITS
@@ -89,4 +89,5 @@ class MrefCodec(LearnedImageCodec):
 
 
 if (ASSETS / MrefCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
+    MrefCodec.info = shipped_info(MrefCodec.info, ASSETS / MrefCodec.weights)
     register(MrefCodec, default=True)
