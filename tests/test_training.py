@@ -171,3 +171,24 @@ def test_warm_start_onto_more_lambdas_keeps_the_shared_qualities(tmp_path):
         assert new_codec.encode(img, q + 1).streams == old_codec.encode(img, q).streams
     with pytest.raises(ValueError, match="increasing"):
         regrid_gains(old.gain, six[::-1], eight)
+
+
+def test_compile_keeps_parameter_names(tmp_path):
+    """`compile: true` compiles the transforms in place: checkpoints and exports keep their names."""
+    from neuralcodec.training.image import ImageCodecModule
+    plain = ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16)).model.state_dict()
+    compiled = ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, compile=True)).model.state_dict()
+    assert list(compiled) == list(plain)
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_and_exports(tmp_path):
+    """About a minute here (Inductor builds C++ for the transforms on first use)."""
+    import torch
+    from neuralcodec.codecs.image.learned import load_model
+    cfg = _cfg(tmp_path, model="mref", slices=2, width=16, compile=True, max_steps=4, checkpoint_every=2)
+    summary = train(cfg, image_files(FIX, ""), accelerator="cpu", devices=1, progress=False)
+    assert summary["steps"] == 4
+    model = load_model(Path(summary["weights"]))
+    assert not any("_orig_mod" in k for k in model.state_dict())
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())

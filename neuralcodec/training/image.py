@@ -164,6 +164,9 @@ class ImageCodecModule(L.LightningModule):
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
         self.initialized = warm_start(self.model, cfg.init_from) if cfg.init_from else 0
+        if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
+            self.model.g_a.compile()
+            self.model.g_s.compile()
         self.save_hyperparameters({"config": to_dict(cfg)})
 
     def configure_optimizers(self):
