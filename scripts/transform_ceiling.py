@@ -24,18 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     import torch
     from neuralcodec.codecs.image.hyperprior import pad
-    from neuralcodec.codecs.image.learned import ASSETS, load_model
+    from neuralcodec.codecs.image.learned import ASSETS, weights_metadata
     from neuralcodec.codecs.weights import codec_from_weights
     from neuralcodec.datasets import DEFAULT_DEST, split_files
     from neuralcodec.entropy.container import pack, unpack
     from neuralcodec.eval.metrics import psnr
     from neuralcodec.media import IMAGE_EXTS, load_image
     path = Path(a.weights) if a.weights else ASSETS / "mref.safetensors"
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        kind = (f.metadata() or {}).get("model", "hyperprior")
-    model = load_model(path)
-    codec = codec_from_weights(kind, path)
+    codec = codec_from_weights(weights_metadata(path)[0], path)
+    model = codec.model
     qualities = [int(q) for q in a.qualities.split(",")]
     files = [f for f in split_files(a.data, DEFAULT_DEST) if f.suffix.lower() in IMAGE_EXTS][: a.files]
     rows = []

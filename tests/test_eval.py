@@ -71,6 +71,18 @@ def test_audio_metrics_of_identical_signals():
     assert m["lag-ms"] == 0 and m["log-mel-l1"] == 0 and m["stoi"] == pytest.approx(1.0) and m["si-sdr"] > 60
 
 
+def test_log_mel_below_a_frequency_ignores_what_lies_above():
+    """A difference only at 8 kHz: invisible in the bands below 4 kHz, visible over all bands."""
+    sr = 24_000
+    t = np.arange(sr) / sr
+    rng = np.random.default_rng(0)
+    ref = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(sr)
+    test = ref + 0.3 * np.sin(2 * np.pi * 8000 * t)
+    full, low = metrics.log_mel_distance(ref, test, sr), metrics.log_mel_distance(ref, test, sr, below_hz=4000)
+    assert low < 0.01 < full            # here about 0.003 and 0.043
+    assert metrics.log_mel_distance(ref, ref, sr, below_hz=4000) == 0.0
+
+
 def test_stoi_is_none_where_it_is_undefined():
     rng = np.random.default_rng(0)
     assert metrics.stoi(rng.normal(size=3000), rng.normal(size=3000), 24000) is None     # 0.125 s: too short

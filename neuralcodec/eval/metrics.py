@@ -58,10 +58,11 @@ def si_sdr(ref: np.ndarray, test: np.ndarray) -> float:
     return float(10 * np.log10(max(np.dot(target, target), 1e-12) / max(np.dot(noise, noise), 1e-12)))
 
 
-def log_mel_distance(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
+def log_mel_distance(ref: np.ndarray, test: np.ndarray, sample_rate: int, below_hz: float | None = None) -> float:
     """Mean |log10 mel(ref) - log10 mel(test)| with 80 mel bands, 64 ms windows, 16 ms hops.
     Clips shorter than half a window (drum one-shots) are zero-padded at the edges instead of
-    reflected, which needs more samples than they have."""
+    reflected, which needs more samples than they have. ``below_hz`` keeps only the bands whose
+    centre lies below it (e.g. 4000: the band an 8 kHz codec such as Codec2 can carry)."""
     import torch
     import torchaudio
     ref, test = _match(ref, test)
@@ -71,7 +72,11 @@ def log_mel_distance(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> flo
                                                pad_mode="reflect" if len(ref) > n_fft // 2 else "constant")
     x = torch.from_numpy(np.stack([ref, test])).float()
     m = torch.log10(mel(x).clamp(min=1e-5))
-    return float((m[0] - m[1]).abs().mean())
+    d = (m[0] - m[1]).abs()                                          # (80, frames)
+    if below_hz is not None:
+        centres = mel.mel_scale.fb.argmax(0) * sample_rate / n_fft   # (80,) Hz
+        d = d[centres < below_hz]
+    return float(d.mean())
 
 
 def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:

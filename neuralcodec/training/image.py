@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..codecs.image.learned import build_model
+from ..codecs.image.learned import build_model, weights_metadata
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
 from .runs import TimeLimit, WallClock, legacy_globals
@@ -98,16 +98,6 @@ def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def _source_lambdas(path: Path) -> list[float] | None:
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    try:
-        return list(json.loads(meta["config"])["lambdas"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def warm_start(model: torch.nn.Module, path: str) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
     of a trained ``hyperprior`` into an ``mref``); returns how many were copied. A conv weight
@@ -121,9 +111,12 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
     source = Path(path).expanduser()
     try:
         src = load_file(str(source))
-        src_lambdas = _source_lambdas(source)
     except OSError as e:
         raise ValueError(f"init_from {path}: not a safetensors file ({e})") from None
+    try:
+        src_lambdas = weights_metadata(source)[1].get("lambdas")
+    except (KeyError, ValueError, AttributeError):   # weights saved without a config
+        src_lambdas = None
     own = model.state_dict()
     hits = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
     dst_lambdas = getattr(getattr(model, "cfg", None), "lambdas", None)

@@ -37,12 +37,19 @@ def info_for(info: CodecInfo, lambdas) -> CodecInfo:
     return replace(info, qualities=tuple(range(1, len(log) + 1)), default_quality=default)
 
 
+def weights_metadata(path: Path) -> tuple[str, dict]:
+    """``(model kind, config)`` from a weights file's safetensors metadata, without loading tensors.
+    Raises OSError for an unreadable file and KeyError/ValueError for missing or bad metadata."""
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    return meta.get("model", "hyperprior"), json.loads(meta["config"])
+
+
 def shipped_info(info: CodecInfo, path: Path) -> CodecInfo:
     """:func:`info_for` the weights in ``path``, from their metadata alone (no model is built), so
     ``neuralcodec list`` shows the qualities the shipped weights code."""
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        lambdas = json.loads((f.metadata() or {}).get("config", "{}")).get("lambdas")
+    lambdas = weights_metadata(path)[1].get("lambdas")
     return info_for(info, lambdas) if lambdas else info
 
 
@@ -60,12 +67,9 @@ def build_model(kind: str, config: dict) -> nn.Module:
 
 def load_model(path: Path) -> nn.Module:
     """Model from a safetensors file whose metadata holds ``model`` and ``config`` (JSON)."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
     try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        model = build_model(meta.get("model", "hyperprior"), json.loads(meta["config"]))
+        model = build_model(*weights_metadata(path))
         model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
         raise NeuralCodecError(f"{path}: not usable weights ({e})") from None
