@@ -140,6 +140,61 @@ def test_warm_start_into_a_wider_context_codes_the_same_bytes(tmp_path):
     assert a.streams == b.streams
 
 
+def test_warm_start_widens_the_transforms(tmp_path):
+    """transform_n 16 -> 32 from trained 16-wide weights: the widened g_a and g_s compute what the
+    old ones did (up to GDN's seeded off-diagonal), and one optimizer step gives the new
+    channels a way into the output (their zero outgoing weights move)."""
+    import torch
+    from neuralcodec.codecs.image.learned import build_model
+    from neuralcodec.training.image import ImageCodecModule, rd_loss
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    old = build_model("mref", {"n": 16, "m": 24, "slices": 2, "width": 16})
+    with torch.no_grad():
+        for name, p in old.named_parameters():
+            if "gamma" not in name:
+                p.mul_(torch.rand_like(p) + 0.5)
+    src = tmp_path / "mref.safetensors"
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(src))
+    new = ImageCodecModule(_cfg(tmp_path, model="mref", slices=2, width=16, transform_n=32,
+                                init_from=str(src))).model
+    assert new.g_a[2].weight.shape == (32, 32, 5, 5) and new.g_s[6].weight.shape == (32, 3, 5, 5)
+    assert torch.equal(new.g_a[2].weight[:16, :16], old.g_a[2].weight)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        y = old.g_a(x)
+        assert torch.allclose(new.g_a(x), y, atol=1e-4 * float(y.abs().max()))
+        x_hat = old.g_s(y)
+        assert torch.allclose(new.g_s(y), x_hat, atol=1e-4 * float(x_hat.abs().max()))
+    out_of_new = new.g_s[6].weight[16:]
+    assert torch.count_nonzero(out_of_new) == 0
+    opt = torch.optim.Adam(new.parameters(), 1e-3)
+    rd_loss(new, x, torch.tensor([3]))["loss"].backward()
+    opt.step()
+    assert torch.count_nonzero(new.g_s[6].weight[16:]) > 0
+
+
+def test_gdn_cross_channel_terms_can_learn():
+    """A squared parameter at exactly 0 has no gradient: GDN's off-diagonal starts seeded, and
+    thaw_ reopens the all-zero off-diagonal of weights trained before the fix."""
+    import torch
+    from neuralcodec.codecs.image.layers import GAMMA_SEED, GDN
+    off = ~torch.eye(8, dtype=torch.bool)
+    for inverse in (False, True):
+        gdn = GDN(8, inverse)
+        gdn(torch.randn(2, 8, 5, 5)).square().sum().backward()
+        assert torch.count_nonzero(gdn.gamma.grad[off]) == 56
+    frozen = GDN(8)
+    with torch.no_grad():
+        frozen.gamma.mul_(torch.eye(8))
+    frozen(torch.randn(2, 8, 5, 5)).square().sum().backward()
+    assert torch.count_nonzero(frozen.gamma.grad[off]) == 0
+    assert frozen.thaw_() == 56 and torch.all(frozen.gamma[off] == GAMMA_SEED)
+    frozen.gamma.grad = None
+    frozen(torch.randn(2, 8, 5, 5)).square().sum().backward()
+    assert torch.count_nonzero(frozen.gamma.grad[off]) == 56
+
+
 def test_warm_start_onto_more_lambdas_keeps_the_shared_qualities(tmp_path):
     """Six-lambda weights start an eight-lambda run (one lambda added at each end): the six shared
     qualities code exactly the old streams at step 0, and the new end rows extend each channel's

@@ -15,6 +15,7 @@ class ImageTrainConfig:
     model: str = "hyperprior"          # hyperprior | mref
     n: int = 128
     m: int = 192
+    transform_n: int = 0               # channels inside g_a / g_s (0 = n); wider than init_from's: widened
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
@@ -41,6 +42,8 @@ class ImageTrainConfig:
     def model_config(self) -> dict:
         """The model's own config (what goes into the weights' metadata)."""
         base = {"n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
+        if self.transform_n:   # absent from older weights, whose transforms are n wide
+            base["transform_n"] = self.transform_n
         mref = {"slices": self.slices, "width": self.width, "checkerboard": self.checkerboard,
                 "channel_context": self.channel_context, "lrp": self.lrp}
         if self.global_context:   # absent from older weights, whose models have none

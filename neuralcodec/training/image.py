@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..codecs.image.layers import GDN
 from ..codecs.image.learned import build_model, weights_metadata
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
@@ -98,15 +99,35 @@ def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
     return torch.stack(rows)
 
 
+def widened(model: torch.nn.Module, name: str, v: torch.Tensor) -> torch.Tensor | None:
+    """Trained tensor ``v`` grown into ``model``'s larger tensor ``name`` without changing what
+    the trained channels compute (Net2Net-style, Chen et al. 2016): ``v`` fills the leading
+    block; a conv's trained outputs get zero weights from its new inputs (``(out, in, k, k)``
+    for Conv2d, ``(in, out, k, k)`` for ConvTranspose2d); everything else new keeps the model's
+    own initialisation (random weights into new channels, GDN's seeded off-diagonal). None when
+    ``name``'s tensor is not ``v``'s shape grown along some axes."""
+    mine = model.state_dict()[name]
+    if mine.dim() != v.dim() or mine.shape == v.shape or any(a < b for a, b in zip(mine.shape, v.shape)):
+        return None
+    grown = mine.clone()
+    grown[tuple(slice(0, d) for d in v.shape)] = v
+    owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    if name.endswith(".weight") and isinstance(owner, torch.nn.ConvTranspose2d):
+        grown[v.shape[0]:, : v.shape[1]] = 0
+    elif name.endswith(".weight") and isinstance(owner, torch.nn.Conv2d):
+        grown[: v.shape[0], v.shape[1]:] = 0
+    return grown
+
+
 def warm_start(model: torch.nn.Module, path: str) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
-    of a trained ``hyperprior`` into an ``mref``); returns how many were copied. A conv weight
-    that only grew along its input channels (``agg`` once the global context joins) keeps the
-    old weights on the leading inputs and zeros on the new ones, so the warm-started network
-    computes exactly what the old one did until training finds a use for the new inputs. Gain
-    vectors trained at other lambdas (the weights' metadata names them) are carried over by
-    :func:`regrid_gains`, so the qualities both share code the same bytes at step 0. A
-    resumed run loads its checkpoint afterwards, so this only shapes step 0."""
+    of a trained ``hyperprior`` into an ``mref``); returns how many were copied. Tensors that
+    grew (wider transforms, ``transform_n``; ``agg``'s inputs once the global context joins) are
+    :func:`widened`, so the new network computes what the old one did until training finds a
+    use for the new channels. Gain vectors trained at other lambdas (the weights' metadata
+    names them) are carried over by :func:`regrid_gains`, so the qualities both share code the
+    same bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
+    (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0."""
     from safetensors.torch import load_file
     source = Path(path).expanduser()
     try:
@@ -125,15 +146,16 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
                 and src[k].shape[1:] == own[k].shape[1:]):
             hits[k] = regrid_gains(src[k], src_lambdas, dst_lambdas)
     for k, v in src.items():
-        mine = own.get(k)
-        if (mine is not None and k not in hits and mine.dim() == v.dim() == 4 and mine.shape[0] == v.shape[0]
-                and mine.shape[2:] == v.shape[2:] and mine.shape[1] > v.shape[1]):
-            grown = torch.zeros_like(mine)
-            grown[:, : v.shape[1]] = v
-            hits[k] = grown
+        if k in own and k not in hits and k not in ("gain", "inv_gain"):
+            grown = widened(model, k, v)
+            if grown is not None:
+                hits[k] = grown
     if not hits:
         raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
     model.load_state_dict(hits, strict=False)
+    for mod in model.modules():
+        if isinstance(mod, GDN):
+            mod.thaw_()
     return len(hits)
 
 

@@ -33,6 +33,7 @@ class HyperpriorConfig:
     n: int = 128
     m: int = 192
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+    transform_n: int = 0   # channels inside g_a and g_s (0 = n, the hyperprior's width)
 
     @property
     def qualities(self) -> int:
@@ -46,7 +47,8 @@ class HyperpriorModel(nn.Module):
         super().__init__()
         n, m, q = cfg.n, cfg.m, cfg.qualities
         self.cfg = cfg
-        self.g_a, self.g_s = analysis(n, m), synthesis(n, m)
+        g = cfg.transform_n or n
+        self.g_a, self.g_s = analysis(g, m), synthesis(g, m)
         self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
         self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, 2 * m, 3, 1, False)])
         self.z_density = FactorizedDensity(n)

@@ -11,13 +11,17 @@ from torch import nn
 
 
 BAND_ELEMENTS = 1 << 24  # GDN at inference: above this many elements, work in bands of rows
+GAMMA_SEED = 2.0 ** -10  # GDN's off-diagonal parameter at init (gamma = its square, about 1e-6)
 
 
 class GDN(nn.Module):
     """Generalized divisive normalization (Ballé 2016): ``x / sqrt(beta + gamma @ x^2)``.
 
     ``inverse=True`` multiplies instead (IGDN). beta and gamma are kept non-negative by
-    squaring reparametrised values, as in the paper's implementation.
+    squaring reparametrised values, as in the paper's implementation. A squared parameter at
+    exactly 0 has a zero gradient and never moves, so the off-diagonal of ``gamma`` (the
+    cross-channel part of the normalization) starts at :data:`GAMMA_SEED`, not 0; weights
+    trained before that fix have an all-zero off-diagonal, which :meth:`thaw_` reopens.
     """
 
     def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
@@ -25,6 +29,15 @@ class GDN(nn.Module):
         self.inverse, self.beta_min = inverse, beta_min
         self.beta = nn.Parameter(torch.ones(channels).sqrt())
         self.gamma = nn.Parameter((gamma_init * torch.eye(channels)).sqrt())
+        self.thaw_()
+
+    @torch.no_grad()
+    def thaw_(self) -> int:
+        """Set every exactly-zero entry of the gamma parameter to :data:`GAMMA_SEED` (gamma changes
+        by ``GAMMA_SEED**2``, about 1e-6, per entry); returns how many entries it set."""
+        dead = self.gamma == 0
+        self.gamma[dead] = GAMMA_SEED
+        return int(dead.sum())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]

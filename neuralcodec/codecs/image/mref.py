@@ -43,6 +43,7 @@ class MrefConfig:
     global_context: bool = False  # linear attention over all positions of the context
     global_dim: int = 16          # its feature width
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+    transform_n: int = 0   # channels inside g_a and g_s (0 = n, the hyperprior's width)
 
     @property
     def qualities(self) -> int:
@@ -67,7 +68,8 @@ class MrefModel(nn.Module):
         super().__init__()
         n, m, k, wd, q = cfg.n, cfg.m, cfg.slice_channels, cfg.width, cfg.qualities
         self.cfg = cfg
-        self.g_a, self.g_s = analysis(n, m), synthesis(n, m)
+        g = cfg.transform_n or n
+        self.g_a, self.g_s = analysis(g, m), synthesis(g, m)
         self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
         self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, m, 3, 1, False)])
         ctx = [m + (s * k if cfg.channel_context else 0) for s in range(cfg.slices)]
