@@ -141,10 +141,12 @@ def test_warm_start_into_a_wider_context_codes_the_same_bytes(tmp_path):
 
 
 def test_warm_start_widens_the_transforms(tmp_path):
-    """transform_n 16 -> 32 from trained 16-wide weights: the widened g_a and g_s compute what the
-    old ones did (up to GDN's seeded off-diagonal), and one optimizer step gives the new
-    channels a way into the output (their zero outgoing weights move)."""
+    """transform_n 16 -> 32 from trained 16-wide weights whose GDNs are diagonal (as all weights
+    trained before the seeded off-diagonal): the widened g_a and g_s compute what the old ones
+    did (up to that seed), the GDN off-diagonals are reopened, and one optimizer step gives the
+    new channels a way into the output (their zero outgoing weights move)."""
     import torch
+    from neuralcodec.codecs.image.layers import GAMMA_SEED
     from neuralcodec.codecs.image.learned import build_model
     from neuralcodec.training.image import ImageCodecModule, rd_loss
     from safetensors.torch import save_file
@@ -152,7 +154,9 @@ def test_warm_start_widens_the_transforms(tmp_path):
     old = build_model("mref", {"n": 16, "m": 24, "slices": 2, "width": 16})
     with torch.no_grad():
         for name, p in old.named_parameters():
-            if "gamma" not in name:
+            if "gamma" in name:
+                p.mul_(torch.eye(p.shape[0]))
+            else:
                 p.mul_(torch.rand_like(p) + 0.5)
     src = tmp_path / "mref.safetensors"
     save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(src))
@@ -160,6 +164,8 @@ def test_warm_start_widens_the_transforms(tmp_path):
                                 init_from=str(src))).model
     assert new.g_a[2].weight.shape == (32, 32, 5, 5) and new.g_s[6].weight.shape == (32, 3, 5, 5)
     assert torch.equal(new.g_a[2].weight[:16, :16], old.g_a[2].weight)
+    off = ~torch.eye(32, dtype=torch.bool)
+    assert torch.all(new.g_a[1].gamma[off] == GAMMA_SEED) and torch.all(new.g_s[5].gamma[off] == GAMMA_SEED)
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         y = old.g_a(x)

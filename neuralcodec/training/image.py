@@ -99,14 +99,13 @@ def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def widened(model: torch.nn.Module, name: str, v: torch.Tensor) -> torch.Tensor | None:
-    """Trained tensor ``v`` grown into ``model``'s larger tensor ``name`` without changing what
+def widened(model: torch.nn.Module, name: str, mine: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
+    """Trained tensor ``v`` grown into ``mine``, ``model``'s larger tensor ``name``, without changing what
     the trained channels compute (Net2Net-style, Chen et al. 2016): ``v`` fills the leading
     block; a conv's trained outputs get zero weights from its new inputs (``(out, in, k, k)``
     for Conv2d, ``(in, out, k, k)`` for ConvTranspose2d); everything else new keeps the model's
     own initialisation (random weights into new channels, GDN's seeded off-diagonal). None when
-    ``name``'s tensor is not ``v``'s shape grown along some axes."""
-    mine = model.state_dict()[name]
+    ``mine`` is not ``v``'s shape grown along some axes."""
     if mine.dim() != v.dim() or mine.shape == v.shape or any(a < b for a, b in zip(mine.shape, v.shape)):
         return None
     grown = mine.clone()
@@ -147,7 +146,7 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
             hits[k] = regrid_gains(src[k], src_lambdas, dst_lambdas)
     for k, v in src.items():
         if k in own and k not in hits and k not in ("gain", "inv_gain"):
-            grown = widened(model, k, v)
+            grown = widened(model, k, own[k], v)
             if grown is not None:
                 hits[k] = grown
     if not hits:
