@@ -207,3 +207,42 @@ def test_qualities_follow_the_weights():
     assert codec.decode(unpack(pack(codec.encode(_img(20, 30), 8)))).pixels.shape == (20, 30, 3)
     with pytest.raises(ValueError, match="quality"):
         codec.encode(_img(20, 30), 9)
+
+
+@pytest.mark.parametrize("kind", ["hyperprior", "mref"])
+def test_packed_weights_keep_the_exact_networks(kind, tmp_path):
+    """weights.write stores the exact networks as their integers and the transforms in float16:
+    every fixed-point tensor comes back bit for bit (so every table row and mean is the trained
+    model's), the transforms within float16's rounding, in under 60% of float32's bytes; a file
+    whose integers claim another grid is refused."""
+    import json
+    from safetensors.torch import save_file
+    from neuralcodec.codecs.image.exact import FakeQuantConv
+    from neuralcodec.codecs.image.learned import load_model
+    from neuralcodec.codecs.image.weights import fixed_point_names, read, write
+    codec = _random(kind)
+    model = codec.model
+    meta = {"model": kind, "config": json.dumps({"n": 24, "m": 32, **({"slices": 4, "width": 16} if kind == "mref" else {})})}
+    packed, plain = tmp_path / "packed.safetensors", tmp_path / "plain.safetensors"
+    write(model, packed, meta)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(plain), metadata=meta)
+    assert packed.stat().st_size < 0.6 * plain.stat().st_size
+    again = load_model(packed)
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, FakeQuantConv)]
+    assert convs
+    for name, conv in convs:
+        w, b = conv.integer_params()
+        w2, b2 = again.get_submodule(name).integer_params()
+        assert torch.equal(w, w2) and torch.equal(b, b2)
+    fixed = fixed_point_names(model)
+    for k, v in again.state_dict().items():
+        if k not in fixed:
+            assert torch.allclose(v, model.state_dict()[k], rtol=1e-3, atol=1e-6), k
+    assert torch.equal(read(plain)["g_a.0.weight"], model.g_a[0].weight)   # float32 files read as they are
+    img = _img(40, 56)
+    new = type(codec)(again)
+    assert new.decode(unpack(pack(new.encode(img, 3)))).pixels.shape == (40, 56, 3)
+    from safetensors.torch import load_file
+    save_file(load_file(str(packed)), str(tmp_path / "odd.safetensors"), metadata={**meta, "fixed_point": '{"weight": 8}'})
+    with pytest.raises(ValueError, match="fixed-point grid"):
+        read(tmp_path / "odd.safetensors")

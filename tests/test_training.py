@@ -187,6 +187,60 @@ def test_warm_start_widens_the_transforms(tmp_path):
     assert torch.count_nonzero(new.g_s[6].weight[16:]) > 0
 
 
+def test_warm_start_widens_the_latent(tmp_path):
+    """m 24 -> 48 with the same two slices (and width 16 -> 24): every trained latent channel keeps
+    its slice, the exact context networks give it exactly the old table rows and means, and the
+    reconstruction is the old one (the new channels enter g_s through zero weights)."""
+    import torch
+    from neuralcodec.codecs.image.learned import build_model
+    from neuralcodec.codecs.image.mref_codec import UNIT, MrefCodec
+    from neuralcodec.training.image import ImageCodecModule
+    from neuralcodec.training.widen import latent_maps
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    cfg = {"n": 16, "m": 24, "slices": 2, "width": 16, "global_context": True}
+    old = build_model("mref", cfg)
+    with torch.no_grad():
+        for name, p in old.named_parameters():
+            p.mul_(torch.rand_like(p) + 0.5)
+    src = tmp_path / "mref.safetensors"
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(src),
+              metadata={"model": "mref", "config": json.dumps(cfg)})
+    new = ImageCodecModule(_cfg(tmp_path, model="mref", m=48, slices=2, width=24, global_context=True,
+                                init_from=str(src))).model.eval()
+    old.eval()
+    keep = latent_maps(new.cfg, cfg)["gain"][1]
+    assert keep == [*range(12), *range(24, 36)]
+    assert torch.equal(new.gain[:, keep], old.gain)
+    assert torch.allclose(new.gain[:, 12:24].log(), old.gain.log().mean(1, keepdim=True).expand(-1, 12))
+    codecs = MrefCodec(old), MrefCodec(new)
+    x, q = torch.rand(1, 3, 64, 64), 5
+    with torch.no_grad():
+        y_old = old.g_a(x) * old.gain[q - 1].view(1, -1, 1, 1)
+        y_new = new.g_a(x) * new.gain[q - 1].view(1, -1, 1, 1)
+        assert torch.allclose(y_new[:, keep], y_old, atol=1e-5 * float(y_old.abs().max()))
+        y_new[:, keep] = y_old    # float convs may differ in the last bit; the test is the context
+        z_sym = torch.round(old.h_a(y_old) - old.z_density.medians.view(1, -1, 1, 1)).long()
+        coded, images = [], []
+        for codec, y in zip(codecs, (y_old, y_new)):
+            slices, groups = y.double().chunk(2, 1), []
+
+            def group(s, rows, means, mask, slices=slices, groups=groups):
+                groups.append((rows, means))
+                return torch.round(slices[s] - means.double() / UNIT).long()
+
+            rec = codec.passes(codec.hyper(z_sym), group, reconstruct=True)
+            coded.append(groups)
+            images.append(codec.model.g_s(rec * codec.model.inv_gain[q - 1].view(1, -1, 1, 1)))
+    assert len(coded[0]) == len(coded[1]) == 4
+    for (rows_o, means_o), (rows_n, means_n) in zip(*coded):
+        assert torch.equal(rows_n[:, :12], rows_o) and torch.equal(means_n[:, :12], means_o)
+    assert torch.allclose(images[1], images[0], atol=1e-4 * float(images[0].abs().max()))
+    with pytest.raises(ValueError, match="same number of slices"):
+        ImageCodecModule(_cfg(tmp_path, model="mref", m=48, slices=4, width=24, global_context=True,
+                              init_from=str(src)))
+
+
 def test_gdn_cross_channel_terms_can_learn():
     """A squared parameter at exactly 0 has no gradient: GDN's off-diagonal starts seeded, and
     thaw_ reopens the all-zero off-diagonal of weights trained before the fix."""

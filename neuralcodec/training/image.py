@@ -18,9 +18,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..codecs.image.layers import GDN
 from ..codecs.image.learned import build_model, weights_metadata
+from ..codecs.image.mref import MrefModel
+from ..codecs.image.weights import read as read_weights, write as write_weights
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
 from .runs import TimeLimit, WallClock, legacy_globals
+from .widen import latent_maps, widened
 
 
 def _step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -99,55 +102,47 @@ def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def widened(model: torch.nn.Module, name: str, mine: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
-    """Trained tensor ``v`` grown into ``mine``, ``model``'s larger tensor ``name``, without changing what
-    the trained channels compute (Net2Net-style, Chen et al. 2016): ``v`` fills the leading
-    block; a conv's trained outputs get zero weights from its new inputs (``(out, in, k, k)``
-    for Conv2d, ``(in, out, k, k)`` for ConvTranspose2d); everything else new keeps the model's
-    own initialisation (random weights into new channels, GDN's seeded off-diagonal). None when
-    ``mine`` is not ``v``'s shape grown along some axes."""
-    if mine.dim() != v.dim() or mine.shape == v.shape or any(a < b for a, b in zip(mine.shape, v.shape)):
-        return None
-    grown = mine.clone()
-    grown[tuple(slice(0, d) for d in v.shape)] = v
-    owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-    if name.endswith(".weight") and isinstance(owner, torch.nn.ConvTranspose2d):
-        grown[v.shape[0]:, : v.shape[1]] = 0
-    elif name.endswith(".weight") and isinstance(owner, torch.nn.Conv2d):
-        grown[: v.shape[0], v.shape[1]:] = 0
-    return grown
-
-
 def warm_start(model: torch.nn.Module, path: str) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
     of a trained ``hyperprior`` into an ``mref``); returns how many were copied. Tensors that
-    grew (wider transforms, ``transform_n``; ``agg``'s inputs once the global context joins) are
+    grew (wider transforms, ``transform_n``; wider context networks, ``width``; ``agg``'s inputs
+    once the global context joins; a wider ``mref`` latent, ``m``: see widen.py) are
     :func:`widened`, so the new network computes what the old one did until training finds a
-    use for the new channels. Gain vectors trained at other lambdas (the weights' metadata
+    use for the new channels; new latent channels get each quality's mean gain. Gain vectors trained at other lambdas (the weights' metadata
     names them) are carried over by :func:`regrid_gains`, so the qualities both share code the
     same bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
     (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0."""
-    from safetensors.torch import load_file
     source = Path(path).expanduser()
     try:
-        src = load_file(str(source))
-    except OSError as e:
+        src = read_weights(source)
+    except (OSError, ValueError) as e:
         raise ValueError(f"init_from {path}: not a safetensors file ({e})") from None
     try:
-        src_lambdas = weights_metadata(source)[1].get("lambdas")
+        src_kind, src_cfg = weights_metadata(source)
     except (KeyError, ValueError, AttributeError):   # weights saved without a config
-        src_lambdas = None
+        src_kind, src_cfg = None, {}
+    src_lambdas = src_cfg.get("lambdas")
     own = model.state_dict()
-    hits = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-    dst_lambdas = getattr(getattr(model, "cfg", None), "lambdas", None)
+    cfg = getattr(model, "cfg", None)
+    maps = {}
+    if src_kind == "mref" and isinstance(model, MrefModel) and int(src_cfg.get("m", cfg.m)) < cfg.m:
+        maps = latent_maps(cfg, src_cfg)
+    hits = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and k not in maps}
+    dst_lambdas = getattr(cfg, "lambdas", None)
     for k in ("gain", "inv_gain"):
         if (k in src and k in own and k not in hits and src_lambdas and dst_lambdas
-                and src[k].shape[1:] == own[k].shape[1:]):
-            hits[k] = regrid_gains(src[k], src_lambdas, dst_lambdas)
+                and src[k].shape[0] != own[k].shape[0]):
+            src[k] = regrid_gains(src[k], src_lambdas, dst_lambdas)
+            if src[k].shape == own[k].shape:
+                hits[k] = src[k]
     for k, v in src.items():
-        if k in own and k not in hits and k not in ("gain", "inv_gain"):
-            grown = widened(model, k, own[k], v)
+        if k in own and k not in hits:
+            grown = widened(model, k, own[k], v, maps.get(k))
             if grown is not None:
+                if k in ("gain", "inv_gain") and k in maps:   # new latent channels: each quality's mean gain
+                    new = torch.ones(grown.shape[1], dtype=torch.bool)
+                    new[maps[k][1]] = False
+                    grown[:, new] = v.log().mean(1, keepdim=True).exp()
                 hits[k] = grown
     if not hits:
         raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
@@ -213,11 +208,10 @@ class ImageCodecModule(L.LightningModule):
 
 
 def export(module: ImageCodecModule, path: Path, card: dict) -> None:
-    """Weights as safetensors with the model kind, its config and the card in the metadata."""
-    from safetensors.torch import save_file
-    state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
-    save_file(state, str(path), metadata={"model": module.cfg.model, "config": json.dumps(module.cfg.model_config()),
-                                          "card": json.dumps(card)})
+    """Weights as safetensors (weights.py: fixed-point tensors as integers, transforms in float16)
+    with the model kind, its config and the card in the metadata."""
+    write_weights(module.model, path, {"model": module.cfg.model, "config": json.dumps(module.cfg.model_config()),
+                                       "card": json.dumps(card)})
 
 
 def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", devices="auto",

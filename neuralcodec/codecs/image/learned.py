@@ -66,11 +66,12 @@ def build_model(kind: str, config: dict) -> nn.Module:
 
 
 def load_model(path: Path) -> nn.Module:
-    """Model from a safetensors file whose metadata holds ``model`` and ``config`` (JSON)."""
-    from safetensors.torch import load_file
+    """Model from a safetensors file whose metadata holds ``model`` and ``config`` (JSON); tensors
+    as :func:`weights.read` gives them."""
+    from .weights import read
     try:
         model = build_model(*weights_metadata(path))
-        model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+        model.load_state_dict(read(path))
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
         raise NeuralCodecError(f"{path}: not usable weights ({e})") from None
     return model.eval()

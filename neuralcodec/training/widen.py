@@ -1,0 +1,84 @@
+"""Trained weights grown into a wider model that computes what the old one did (Net2Net, Chen et
+al. 2016), so training starts from the old codec's curve instead of from scratch.
+
+Two kinds of growth, both placing every trained value and zeroing only a conv's weights from
+its *new* inputs into its *trained* outputs (the rest new keeps the model's own random init,
+so gradients reach the new channels at once):
+
+- leading: a tensor grew along some axes and the trained block fills the leading corner (wider
+  transforms, ``transform_n``; wider hidden layers, ``width``; ``agg``'s inputs once the global
+  context joins).
+- latent (:func:`latent_maps`): an ``mref`` latent grew from M to M' channels with the same
+  slices. Each slice keeps its trained channels first and gets the new ones after them, so
+  every tensor indexed by latent channel, or by the context ``[hyper, ŷ_0 .. ŷ_{s-1}]`` built
+  from them, scatters its trained indices instead of filling the corner.
+
+The new latent channels reach the reconstruction only through ``g_s``'s first layer, whose
+weights from them start at zero: until training finds a use for them they cost a few bits and
+change no pixel.
+"""
+from __future__ import annotations
+
+import torch
+
+AxisMaps = dict[int, list[int]]
+
+
+def latent_maps(cfg, src: dict) -> dict[str, AxisMaps]:
+    """``{tensor name: {axis: new index of each trained index}}`` for the ``mref`` config ``cfg``
+    warm-started from weights with config ``src`` and a smaller ``m`` (axes not named grow leading).
+    Raises ValueError when the slices differ (the trained channels would change slice)."""
+    s_count = cfg.slices
+    if int(src.get("slices", s_count)) != s_count:
+        raise ValueError("a latent can only grow with the same number of slices")
+    mo, mn = int(src["m"]), cfg.m
+    ko, kn = mo // s_count, mn // s_count
+    per_slice = [(c // ko) * kn + c % ko for c in range(mo)]
+    g_src = int(src.get("global_dim", 16)) if src.get("global_context") else 0
+    maps: dict[str, AxisMaps] = {"g_a.6.weight": {0: per_slice}, "g_a.6.bias": {0: per_slice},
+                                 "g_s.0.weight": {0: per_slice}, "h_a.0.weight": {1: per_slice},
+                                 "gain": {1: per_slice}, "inv_gain": {1: per_slice}}
+    for s in range(s_count):
+        decoded = s if cfg.channel_context else 0
+        ctx = list(range(mo)) + [mn + j * kn + i for j in range(decoded) for i in range(ko)]
+        maps[f"cc.{s}.layers.0.conv.weight"] = {1: ctx}
+        maps[f"gc.{s}.proj.layers.0.conv.weight"] = {1: ctx}
+        maps[f"lrp.{s}.0.weight"] = {1: ctx + [mn + decoded * kn + i for i in range(ko)]}
+        # agg reads [cc (2k), ck (2k), gc]; it writes [scales (k), means (k)]
+        maps[f"agg.{s}.layers.0.conv.weight"] = {1: [*range(2 * ko), *(2 * kn + i for i in range(2 * ko)),
+                                                     *(4 * kn + i for i in range(g_src))]}
+        params = [*range(ko), *(kn + i for i in range(ko))]
+        maps[f"agg.{s}.layers.1.conv.weight"] = {0: params}
+        maps[f"agg.{s}.layers.1.conv.bias"] = {0: params}
+    return maps
+
+
+def widened(model: torch.nn.Module, name: str, mine: torch.Tensor, v: torch.Tensor,
+            maps: AxisMaps | None = None) -> torch.Tensor | None:
+    """Trained tensor ``v`` grown into ``mine``, ``model``'s larger tensor ``name``: ``v``'s index i
+    along axis a lands at ``maps[a][i]`` (the leading ``i`` for axes not in ``maps``); a conv's
+    trained outputs get zero weights from its new inputs (``(out, in, k, k)`` for Conv2d,
+    ``(in, out, k, k)`` for ConvTranspose2d). None when ``mine`` is not ``v`` grown."""
+    maps = maps or {}
+    if mine.dim() != v.dim() or (mine.shape == v.shape and not maps) or any(a < b for a, b in zip(mine.shape, v.shape)):
+        return None
+    idx = [torch.as_tensor(maps.get(a, range(v.shape[a])), dtype=torch.long) for a in range(v.dim())]
+    if any(len(i) != n or (len(i) and int(i.max()) >= d) for i, n, d in zip(idx, v.shape, mine.shape)):
+        return None
+    grown = mine.clone()
+    grown[_grid(idx)] = v
+    owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    if name.endswith(".weight") and isinstance(owner, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+        a_in, a_out = (0, 1) if isinstance(owner, torch.nn.ConvTranspose2d) else (1, 0)
+        new_in = torch.ones(mine.shape[a_in], dtype=torch.bool)
+        new_in[idx[a_in]] = False
+        block = [torch.arange(d) for d in mine.shape]
+        block[a_in], block[a_out] = torch.nonzero(new_in)[:, 0], idx[a_out]
+        grown[_grid(block)] = 0
+    return grown
+
+
+def _grid(idx: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Advanced index selecting the outer product of per-axis indices."""
+    n = len(idx)
+    return tuple(i.view([-1 if d == a else 1 for d in range(n)]) for a, i in enumerate(idx))
