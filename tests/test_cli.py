@@ -160,3 +160,8 @@ def test_weights_flag_decodes_files_of_other_weights(tmp_path, photo):
     assert np.asarray(Image.open(out)).shape == (37, 53, 3)
     rc, _, err = run("encode", photo, tmp_path / "b.ncdc", "--codec", "lossless", "--weights", w)
     assert rc == 2 and "learned codec" in err
+    for name in ("mref", "wavtok40"):   # a file that is not safetensors at all, or a cut one
+        for bad, data in (("notes.safetensors", b"just some text\n"), ("cut.safetensors", w.read_bytes()[:100])):
+            (tmp_path / bad).write_bytes(data)
+            rc, _, err = run("encode", photo, tmp_path / "c.ncdc", "--codec", name, "--weights", tmp_path / bad)
+            assert rc == 2 and "not usable" in err and err.count("\n") == 1, err

@@ -29,7 +29,7 @@ MAX_SAMPLE_RATE = 384_000
 
 def load_tokenizer(path: Path) -> tuple[AudioTokenizer, TokenPrior]:
     """Model and token prior from a safetensors file (metadata ``config``; ``prior.*`` tensors)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
     try:
         with safe_open(str(path), "pt") as f:
@@ -40,7 +40,7 @@ def load_tokenizer(path: Path) -> tuple[AudioTokenizer, TokenPrior]:
                        int(meta.get("prior_precision", 16)))
         model = AudioTokenizer(cfg)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, SafetensorError) as e:
         raise NeuralCodecError(f"{path}: not usable tokenizer weights ({e})") from None
     return model.eval(), p
 

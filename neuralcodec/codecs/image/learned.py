@@ -40,9 +40,12 @@ def info_for(info: CodecInfo, lambdas) -> CodecInfo:
 def weights_metadata(path: Path) -> tuple[str, dict]:
     """``(model kind, config)`` from a weights file's safetensors metadata, without loading tensors.
     Raises OSError for an unreadable file and KeyError/ValueError for missing or bad metadata."""
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as e:   # not a safetensors file
+        raise OSError(str(e)) from None
     return meta.get("model", "hyperprior"), json.loads(meta["config"])
 
 

@@ -57,9 +57,12 @@ def write(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
 def read(path: Path) -> dict[str, torch.Tensor]:
     """float32 state dict from a weights file. Raises OSError (unreadable) or ValueError (integer
     tensors on a grid this version does not know)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except SafetensorError as e:   # not a safetensors file
+        raise OSError(str(e)) from None
     if any(not v.is_floating_point() for v in tensors.values()):
         with safe_open(str(path), "pt") as f:
             grid = json.loads((f.metadata() or {}).get("fixed_point", "null"))
