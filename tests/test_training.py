@@ -190,7 +190,8 @@ def test_warm_start_widens_the_transforms(tmp_path):
 def test_warm_start_widens_the_latent(tmp_path):
     """m 24 -> 48 with the same two slices (and width 16 -> 24): every trained latent channel keeps
     its slice, the exact context networks give it exactly the old table rows and means, and the
-    reconstruction is the old one (the new channels enter g_s through zero weights)."""
+    reconstruction is the old one; the new channels start silent (g_a writes 0, mean 0, the
+    smallest scales: symbol 0 at almost no cost) while g_s reads them through random weights."""
     import torch
     from neuralcodec.codecs.image.learned import build_model
     from neuralcodec.codecs.image.mref_codec import UNIT, MrefCodec
@@ -235,6 +236,9 @@ def test_warm_start_widens_the_latent(tmp_path):
     assert len(coded[0]) == len(coded[1]) == 4
     for (rows_o, means_o), (rows_n, means_n) in zip(*coded):
         assert torch.equal(rows_n[:, :12], rows_o) and torch.equal(means_n[:, :12], means_o)
+        assert torch.all(means_n[:, 12:] == 0) and torch.all(rows_n[:, 12:] <= 1)   # new: mean 0, smallest scales
+    assert torch.all(y_new[:, 12:24] == 0) and torch.all(y_new[:, 36:] == 0)      # so they code as symbol 0
+    assert torch.count_nonzero(new.g_s[0].weight[12:24]) > 0   # and g_s reads them: gradients reach g_a
     assert torch.allclose(images[1], images[0], atol=1e-4 * float(images[0].abs().max()))
     with pytest.raises(ValueError, match="same number of slices"):
         ImageCodecModule(_cfg(tmp_path, model="mref", m=48, slices=4, width=24, global_context=True,

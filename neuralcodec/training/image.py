@@ -23,7 +23,7 @@ from ..codecs.image.weights import read as read_weights, write as write_weights
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
 from .runs import TimeLimit, WallClock, legacy_globals
-from .widen import latent_maps, widened
+from .widen import latent_maps, quieten, widened
 
 
 def _step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -144,6 +144,8 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
                     new[maps[k][1]] = False
                     grown[:, new] = v.log().mean(1, keepdim=True).exp()
                 hits[k] = grown
+    if maps:
+        quieten(hits, model, maps)
     if not hits:
         raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
     model.load_state_dict(hits, strict=False)

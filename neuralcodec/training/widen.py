@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 AxisMaps = dict[int, list[int]]
+QUIET_SCALE = 0.125   # scale of a new latent channel at step 0: just above SCALE_MIN, on the 2**-8 grid
 
 
 def latent_maps(cfg, src: dict) -> dict[str, AxisMaps]:
@@ -50,7 +51,37 @@ def latent_maps(cfg, src: dict) -> dict[str, AxisMaps]:
         params = [*range(ko), *(kn + i for i in range(ko))]
         maps[f"agg.{s}.layers.1.conv.weight"] = {0: params}
         maps[f"agg.{s}.layers.1.conv.bias"] = {0: params}
+        maps[f"lrp.{s}.2.weight"] = maps[f"lrp.{s}.2.bias"] = {0: list(range(ko))}
     return maps
+
+
+def quieten(grown: dict[str, torch.Tensor], model: torch.nn.Module, maps: dict[str, AxisMaps]) -> None:
+    """New latent channels start silent, in place on the ``grown`` tensors: ``g_a`` writes 0 into
+    them, their means are 0 and their scales :data:`QUIET_SCALE`, LRP adds nothing to them, so
+    they code as symbol 0 at almost no cost and change no pixel; ``g_s`` reads them through its
+    own random init (not zeros), so the distortion's gradient reaches ``g_a``'s new rows at the
+    first step. (Zero weights on the ``g_s`` side instead, as :func:`widened` does elsewhere, leave
+    ``g_a``'s random new channels to cost bits that the rate term then fights for thousands of
+    steps.)"""
+    own = model.state_dict()
+
+    def new(name: str) -> torch.Tensor:
+        mask = torch.ones(grown[name].shape[0], dtype=torch.bool)
+        mask[maps[name][0]] = False
+        return mask
+
+    for name in ("g_a.6.weight", "g_a.6.bias"):
+        grown[name][new(name)] = 0
+    grown["g_s.0.weight"][new("g_s.0.weight")] = own["g_s.0.weight"][new("g_s.0.weight")]
+    k = model.cfg.slice_channels
+    for s in range(model.cfg.slices):
+        for name in (f"agg.{s}.layers.1.conv.weight", f"lrp.{s}.2.weight", f"lrp.{s}.2.bias"):
+            if name in grown:
+                grown[name][new(name)] = 0
+        bias = f"agg.{s}.layers.1.conv.bias"
+        quiet = new(bias)
+        grown[bias][quiet] = 0
+        grown[bias][:k][quiet[:k]] = QUIET_SCALE   # [scales (k), means (k)]
 
 
 def widened(model: torch.nn.Module, name: str, mine: torch.Tensor, v: torch.Tensor,
