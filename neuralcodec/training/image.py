@@ -108,9 +108,10 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
     grew (wider transforms, ``transform_n``; wider context networks, ``width``; ``agg``'s inputs
     once the global context joins; a wider ``mref`` latent, ``m``: see widen.py) are
     :func:`widened`, so the new network computes what the old one did until training finds a
-    use for the new channels; new latent channels get each quality's mean gain. Gain vectors trained at other lambdas (the weights' metadata
-    names them) are carried over by :func:`regrid_gains`, so the qualities both share code the
-    same bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
+    use for the new channels (new latent channels start silent, :func:`quieten`, with each
+    quality's mean gain). Gain vectors trained at other lambdas (the weights' metadata names
+    them) are carried over by :func:`regrid_gains`, so the qualities both share code the same
+    bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
     (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0."""
     source = Path(path).expanduser()
     try:

@@ -13,9 +13,9 @@ so gradients reach the new channels at once):
   every tensor indexed by latent channel, or by the context ``[hyper, ŷ_0 .. ŷ_{s-1}]`` built
   from them, scatters its trained indices instead of filling the corner.
 
-The new latent channels reach the reconstruction only through ``g_s``'s first layer, whose
-weights from them start at zero: until training finds a use for them they cost a few bits and
-change no pixel.
+After a latent grows, :func:`quieten` makes the new channels silent rather than unread: ``g_a``
+writes 0 into them and the context networks predict mean 0 at the smallest scale, so they
+code as symbol 0 and change no pixel, while ``g_s`` reads them through random weights.
 """
 from __future__ import annotations
 
