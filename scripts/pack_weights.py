@@ -24,20 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     from neuralcodec.codecs.image.learned import load_model
     from neuralcodec.codecs.image.weights import write
     from neuralcodec.errors import NeuralCodecError
+    from neuralcodec.fileio import atomic_path
     src, dst = Path(a.src), Path(a.dst)
-    if dst.exists() and not a.force:
-        print(f"error: {dst} exists (use --force)", file=sys.stderr)
-        return 2
     try:
         model = load_model(src)
+        with safe_open(str(src), "pt") as f:
+            meta = {k: v for k, v in (f.metadata() or {}).items() if k != "fixed_point"}
+        with atomic_path(dst, a.force) as tmp:
+            write(model, tmp, meta)
     except NeuralCodecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with safe_open(str(src), "pt") as f:
-        meta = {k: v for k, v in (f.metadata() or {}).items() if k != "fixed_point"}
-    tmp = dst.with_name(dst.name + ".part")
-    write(model, tmp, meta)
-    tmp.replace(dst)
     print(json.dumps({"src": str(src), "dst": str(dst), "src_bytes": src.stat().st_size,
                       "dst_bytes": dst.stat().st_size}))
     return 0

@@ -70,8 +70,9 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     runs = (Path(halves.out) / "runs.jsonl").read_text().splitlines()
     assert [json.loads(r)["steps"] for r in runs] == [6, 12]
     # the wall time travels in the checkpoint (WallClock), so a killed run's time is not lost either
-    # (both runs are charged 100 s: without the checkpoint's share the second total would be ~100)
-    assert 100 <= first["wall_seconds_total"] < 110
+    # (both runs are charged 100 s: without the checkpoint's share the second total would be ~100;
+    # the bound on the first allows a loaded machine's slow steps, not a second charge)
+    assert 100 <= first["wall_seconds_total"] < 200
     assert second["wall_seconds_total"] > first["wall_seconds_total"] + 99
     a = load_file(str(Path(straight.out) / "hyperprior.safetensors"))
     b = load_file(str(Path(halves.out) / "hyperprior.safetensors"))

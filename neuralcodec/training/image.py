@@ -140,10 +140,6 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
         if k in own and k not in hits:
             grown = widened(model, k, own[k], v, maps.get(k))
             if grown is not None:
-                if k in ("gain", "inv_gain") and k in maps:   # new latent channels: each quality's mean gain
-                    new = torch.ones(grown.shape[1], dtype=torch.bool)
-                    new[maps[k][1]] = False
-                    grown[:, new] = v.log().mean(1, keepdim=True).exp()
                 hits[k] = grown
     if maps:
         quieten(hits, model, maps)

@@ -57,7 +57,8 @@ def latent_maps(cfg, src: dict) -> dict[str, AxisMaps]:
 
 def quieten(grown: dict[str, torch.Tensor], model: torch.nn.Module, maps: dict[str, AxisMaps]) -> None:
     """New latent channels start silent, in place on the ``grown`` tensors: ``g_a`` writes 0 into
-    them, their means are 0 and their scales :data:`QUIET_SCALE`, LRP adds nothing to them, so
+    them, their means are 0 and their scales :data:`QUIET_SCALE`, LRP adds nothing to them (and
+    their gains are each quality's geometric mean of the trained ones), so
     they code as symbol 0 at almost no cost and change no pixel; ``g_s`` reads them through its
     own random init (not zeros), so the distortion's gradient reaches ``g_a``'s new rows at the
     first step. (Zero weights on the ``g_s`` side instead, as :func:`widened` does elsewhere, leave
@@ -66,12 +67,13 @@ def quieten(grown: dict[str, torch.Tensor], model: torch.nn.Module, maps: dict[s
     own = model.state_dict()
 
     def new(name: str) -> torch.Tensor:
-        mask = torch.ones(grown[name].shape[0], dtype=torch.bool)
-        mask[maps[name][0]] = False
-        return mask
+        return ~_mask(grown[name].shape[0], maps[name][0])
 
     for name in ("g_a.6.weight", "g_a.6.bias"):
         grown[name][new(name)] = 0
+    for name in ("gain", "inv_gain"):
+        trained = grown[name][:, maps[name][1]]
+        grown[name][:, ~_mask(grown[name].shape[1], maps[name][1])] = trained.log().mean(1, keepdim=True).exp()
     grown["g_s.0.weight"][new("g_s.0.weight")] = own["g_s.0.weight"][new("g_s.0.weight")]
     k = model.cfg.slice_channels
     for s in range(model.cfg.slices):
@@ -101,12 +103,17 @@ def widened(model: torch.nn.Module, name: str, mine: torch.Tensor, v: torch.Tens
     owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
     if name.endswith(".weight") and isinstance(owner, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
         a_in, a_out = (0, 1) if isinstance(owner, torch.nn.ConvTranspose2d) else (1, 0)
-        new_in = torch.ones(mine.shape[a_in], dtype=torch.bool)
-        new_in[idx[a_in]] = False
         block = [torch.arange(d) for d in mine.shape]
-        block[a_in], block[a_out] = torch.nonzero(new_in)[:, 0], idx[a_out]
+        block[a_in], block[a_out] = torch.nonzero(~_mask(mine.shape[a_in], idx[a_in]))[:, 0], idx[a_out]
         grown[_grid(block)] = 0
     return grown
+
+
+def _mask(size: int, kept) -> torch.Tensor:
+    """bool ``(size,)``: True at the indices in ``kept``."""
+    mask = torch.zeros(size, dtype=torch.bool)
+    mask[torch.as_tensor(kept, dtype=torch.long)] = True
+    return mask
 
 
 def _grid(idx: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
