@@ -172,6 +172,22 @@ def test_banded_gdn_equals_the_plain_one(inverse, monkeypatch):
         assert torch.equal(g(x.clone()), ref)
 
 
+@pytest.mark.parametrize("rows", [1, 3, 7])
+def test_banded_synthesis_equals_the_plain_one(rows, monkeypatch):
+    from neuralcodec.codecs.image import layers
+    torch.manual_seed(0)
+    g_s = layers.synthesis(8, 12).eval()
+    with torch.no_grad():
+        y = torch.randn(1, 12, 11, 5) * 3
+        ref = g_s(y)
+        per_row = 8 * 8 ** 2 * 5   # channels x (16/2)^2 pixels a latent row x width
+        monkeypatch.setattr(layers, "SYNTH_ELEMENTS", rows * per_row)
+        banded = layers.synthesize(g_s, y)
+    assert banded.shape == ref.shape == (1, 3, 176, 80)
+    assert torch.allclose(banded, ref, rtol=0, atol=1e-5)
+    assert torch.equal((banded.clamp(0, 1) * 255).round(), (ref.clamp(0, 1) * 255).round())
+
+
 @pytest.mark.parametrize("switch", [{"checkerboard": False}, {"channel_context": False}, {"lrp": False},
                                     {"global_context": True}])
 def test_mref_ablations_round_trip_exactly(switch):

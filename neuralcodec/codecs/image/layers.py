@@ -11,6 +11,8 @@ from torch import nn
 
 
 BAND_ELEMENTS = 1 << 24  # GDN at inference: above this many elements, work in bands of rows
+SYNTH_ELEMENTS = 1 << 25  # synthesis at inference: above this many elements at half resolution, bands of rows
+SYNTH_HALO = 2  # latent rows a band reads beyond each edge (the deconvolutions reach 15 and 30 pixel rows)
 GAMMA_SEED = 2.0 ** -10  # GDN's off-diagonal parameter at init (gamma = its square, about 1e-6)
 
 
@@ -74,3 +76,30 @@ def analysis(n: int, m: int) -> nn.Sequential:
 def synthesis(n: int, m: int) -> nn.Sequential:
     return nn.Sequential(deconv(m, n), GDN(n, True), deconv(n, n), GDN(n, True), deconv(n, n), GDN(n, True),
                          deconv(n, 3))
+
+
+def synthesize(g_s: nn.Sequential, y: torch.Tensor) -> torch.Tensor:
+    """``g_s(y)`` at inference in bounded memory: ``y (B, M, h, w) -> (B, 3, 16h, 16w)``.
+
+    When ``g_s``'s widest activation (its n channels at half resolution) would pass
+    :data:`SYNTH_ELEMENTS`, it runs on bands of latent rows, each reading :data:`SYNTH_HALO` rows
+    more on both sides. A 5x5 stride-2 deconvolution reads one input row beyond each output row,
+    and GDN none, so a band's wrong edge (zeros beyond its rows) spoils at most its first 15 and
+    last 30 pixel rows: the halo's 32 rows are cut off, and what is kept is ``g_s(y)`` up to
+    float summation order. Small inputs and training take the plain path."""
+    b, _, h, w = y.shape
+    n = g_s[0].out_channels
+    stride = 1 << sum(isinstance(layer, nn.ConvTranspose2d) for layer in g_s)
+    per_row = b * n * (stride // 2) ** 2 * w   # elements of the widest activation per latent row
+    if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
+        return g_s(y)
+    rows = max(1, SYNTH_ELEMENTS // per_row)
+    out = None
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - SYNTH_HALO), min(h, bottom + SYNTH_HALO)
+        band = g_s(y[:, :, lo:hi])[:, :, (top - lo) * stride:(bottom - lo) * stride]
+        if out is None:
+            out = band.new_empty(b, band.shape[1], h * stride, w * stride)
+        out[:, :, top * stride:bottom * stride] = band
+    return out

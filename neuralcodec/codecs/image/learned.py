@@ -24,6 +24,7 @@ from ...media import Image
 from ..base import Codec, CodecInfo, hash_bytes
 from .exact import ACT_BITS
 from .hyperprior import STRIDE, CodingTables, coding_tables, pad
+from .layers import synthesize
 
 ASSETS = Path(__file__).resolve().parents[3] / "assets"
 DEFAULT_LAMBDA = 0.0067  # the default quality is the one trained nearest this lambda (about 0.4 bpp)
@@ -142,5 +143,5 @@ class LearnedImageCodec(Codec):
         shape = (1, m.cfg.n, -(-h // STRIDE), -(-w // STRIDE))
         z_sym = rans.decode(z_blob, self._z_indexes(shape), self.tables.z_table).reshape(shape)
         y_hat = self.decode_latent(y_blob, self.hyper(torch.from_numpy(z_sym).to(self.device)))
-        x_hat = m.g_s(y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)).clamp(0, 1)[0, :, :h, :w]
+        x_hat = synthesize(m.g_s, y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)).clamp(0, 1)[0, :, :h, :w]
         return Image((x_hat.permute(1, 2, 0) * 255).round().byte().cpu().numpy())
