@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--devices", default="auto", help="number of devices (several GPUs train with DDP)")
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--export-from", metavar="CKPT",
-                    help="audio: export weights from this checkpoint (to --out) instead of training")
+                    help="export weights from this checkpoint (to --out) instead of training")
     tr.set_defaults(run=cmd_train)
     return p
 

@@ -132,8 +132,12 @@ def cmd_train(a: argparse.Namespace) -> int:
             summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress,
                                   max_minutes=a.max_minutes)
     else:
-        from .training.image import image_files, train
-        summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
-                        progress=not a.no_progress, max_minutes=a.max_minutes)
+        from .training.image import export_checkpoint, image_files, train
+        if a.export_from:
+            out = Path(cfg.out).expanduser() / f"{cfg.model}.safetensors"
+            summary = export_checkpoint(cfg, Path(a.export_from), out)
+        else:
+            summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
+                            progress=not a.no_progress, max_minutes=a.max_minutes)
     print(json.dumps(summary, indent=1))
     return 0

@@ -28,11 +28,12 @@ def atomic_path(path: Path, force: bool = False) -> Iterator[Path]:
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
         if path.exists() and not force:  # appeared meanwhile
             raise NeuralCodecError(f"{path} exists; pass --force to overwrite it")
+        # mkstemp makes 0600 (and some writers, safetensors', replace the file): outputs get the usual permissions
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -10,6 +10,8 @@ from PIL import Image
 
 from neuralcodec.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def run(*args, cwd=None):
     p = subprocess.run([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], cwd=cwd,
@@ -165,3 +167,16 @@ def test_weights_flag_decodes_files_of_other_weights(tmp_path, photo):
             (tmp_path / bad).write_bytes(data)
             rc, _, err = run("encode", photo, tmp_path / "c.ncdc", "--codec", name, "--weights", tmp_path / bad)
             assert rc == 2 and "not usable" in err and err.count("\n") == 1, err
+
+
+def test_export_from_a_bad_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "notes.ckpt").write_bytes(b"just some text\n")
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    for recipe in ("mref-t128-cpu.json", "wavtok-cpu.json"):
+        for ckpt, says in (("missing.ckpt", "no such checkpoint"), ("notes.ckpt", "not a checkpoint"),
+                           ("empty.ckpt", "not a checkpoint")):
+            modality = "audio" if "wavtok" in recipe else "image"
+            rc, _, err = run("train", modality, "--config", ROOT / "configs" / recipe,
+                             "--export-from", tmp_path / ckpt, "--out", tmp_path / "out")
+            assert rc == 2 and says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()

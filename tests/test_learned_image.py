@@ -1,4 +1,6 @@
 """Learned image codecs with small random weights: exact symbols, determinism, damaged files."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -188,6 +190,21 @@ def test_banded_synthesis_equals_the_plain_one(rows, monkeypatch):
     assert torch.equal((banded.clamp(0, 1) * 255).round(), (ref.clamp(0, 1) * 255).round())
 
 
+@pytest.mark.parametrize("rows", [1, 3, 7])
+def test_banded_analysis_equals_the_plain_one(rows, monkeypatch):
+    from neuralcodec.codecs.image import layers
+    torch.manual_seed(0)
+    g_a = layers.analysis(8, 12).eval()
+    with torch.no_grad():
+        x = torch.rand(1, 3, 176, 80)
+        ref = g_a(x)
+        per_row = 8 * 8 ** 2 * 5   # channels x (16/2)^2 pixels a latent row x latent width
+        monkeypatch.setattr(layers, "SYNTH_ELEMENTS", rows * per_row)
+        banded = layers.analyse(g_a, x)
+    assert banded.shape == ref.shape == (1, 12, 11, 5)
+    assert torch.allclose(banded, ref, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("switch", [{"checkerboard": False}, {"channel_context": False}, {"lrp": False},
                                     {"global_context": True}])
 def test_mref_ablations_round_trip_exactly(switch):
@@ -243,6 +260,10 @@ def test_packed_weights_keep_the_exact_networks(kind, tmp_path):
     write(model, packed, meta)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(plain), metadata=meta)
     assert packed.stat().st_size < 0.6 * plain.stat().st_size
+    umask = os.umask(0)
+    os.umask(umask)
+    assert packed.stat().st_mode & 0o777 == 0o666 & ~umask   # written atomically, but not private
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
     again = load_model(packed)
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, FakeQuantConv)]
     assert convs

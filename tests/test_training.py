@@ -80,6 +80,18 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     assert all((a[k] == b[k]).all() for k in a)
 
 
+def test_export_from_a_checkpoint_gives_the_runs_weights(tmp_path):
+    from neuralcodec.training.image import export_checkpoint
+    cfg = _cfg(tmp_path, model="mref", slices=2, width=16, max_steps=4, checkpoint_every=2,
+               init_from=str(tmp_path / "gone.safetensors"))   # not read: the checkpoint has every tensor
+    summary = train(replace(cfg, init_from=""), image_files(FIX, ""), accelerator="cpu", devices=1, progress=False)
+    out = tmp_path / "exported" / "mref.safetensors"
+    exported = export_checkpoint(cfg, Path(cfg.out) / "checkpoints" / "last.ckpt", out)
+    assert exported["steps"] == summary["steps"] == 4 and exported["wall_seconds_total"] > 0
+    a, b = load_file(summary["weights"]), load_file(str(out))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
 def test_a_time_limit_stops_checkpoints_and_resumes(tmp_path):
     files = image_files(FIX, "")
     cfg = _cfg(tmp_path, max_steps=100_000, checkpoint_every=100_000)

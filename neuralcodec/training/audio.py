@@ -21,7 +21,7 @@ from ..codecs.audio.prior import code_classes, fit_prior
 from ..codecs.audio.tokenizer import SAMPLE_RATE, AudioTokenizer, TokenizerConfig
 from .audio_losses import Balancer, Discriminators, MelLoss, disc_hinge, feature_matching, gen_hinge
 from .config import AudioTrainConfig, to_dict
-from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals
+from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint
 from .image import _step_seed, warm_start
 
 SPEECH_PACKAGES = {"codec2-examples", "fillets-ng-data", "pocketsphinx-testdata", "klettres-data", "espeak-ng"}
@@ -236,8 +236,7 @@ def audio_files(split_or_dir: str, data_dir: str) -> tuple[list[Path], set[Path]
 def export_checkpoint(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], ckpt: Path, out: Path) -> dict:
     """Weights + prior from a checkpoint of a run (e.g. one still training, or stopped early);
     wall time as its ``WallClock`` saved it (None for checkpoints of runs without one)."""
-    with legacy_globals():
-        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
+    state = load_checkpoint(ckpt)
     module = AudioCodecModule(cfg)
     module.load_state_dict(state["state_dict"])
     clips, flags = load_clips(files, cfg.max_seconds_per_file, speech)

@@ -22,7 +22,7 @@ from ..codecs.image.mref import MrefModel
 from ..codecs.image.weights import read as read_weights, write as write_weights
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
-from .runs import TimeLimit, WallClock, legacy_globals
+from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint
 from .widen import latent_maps, quieten, widened
 
 
@@ -247,6 +247,22 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
         card["wall_seconds_total"] = round(clock.seconds(), 1)   # summed over resumes (WallClock)
         export(module, weights, card)
     return {"weights": str(weights), **card}
+
+
+def export_checkpoint(cfg: ImageTrainConfig, ckpt: Path, out: Path) -> dict:
+    """Weights from a checkpoint of a run (e.g. one still training, or stopped early), as
+    :func:`train` exports them; wall time as the checkpoint's ``WallClock`` saved it (None for
+    checkpoints of runs without one). ``init_from`` is not read: the checkpoint holds every tensor."""
+    from dataclasses import replace
+    state = load_checkpoint(ckpt)
+    module = ImageCodecModule(replace(cfg, init_from="", compile=False))
+    module.load_state_dict(state["state_dict"])
+    wall = checkpoint_seconds(state)
+    card = {"config": to_dict(cfg), "steps": state["global_step"] // 2, "device": "cpu (from checkpoint)",
+            "wall_seconds_total": None if wall is None else round(wall, 1), "checkpoint": ckpt.name}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export(module, out, card)
+    return {"weights": str(out), **card}
 
 
 def image_files(split_or_dir: str, data_dir: str) -> list[Path]:

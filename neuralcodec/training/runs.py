@@ -40,6 +40,22 @@ def checkpoint_seconds(state: dict) -> float | None:
     return None
 
 
+def load_checkpoint(path) -> dict:
+    """A run's checkpoint (tensors only, older runs' numpy scalars allowed); a missing or unreadable
+    file raises NeuralCodecError with one line."""
+    from ..errors import NeuralCodecError
+    try:
+        with legacy_globals():
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NeuralCodecError(f"{path}: no such checkpoint") from None
+    except Exception as e:   # torch raises UnpicklingError, RuntimeError, EOFError ... for bad files
+        raise NeuralCodecError(f"{path}: not a checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or "state_dict" not in state or "global_step" not in state:
+        raise NeuralCodecError(f"{path}: not a training checkpoint (no state_dict/global_step)")
+    return state
+
+
 @contextlib.contextmanager
 def legacy_globals():
     """Checkpoints of older runs logged numpy learning rates; allow those scalars under weights_only."""

@@ -11,8 +11,9 @@ from torch import nn
 
 
 BAND_ELEMENTS = 1 << 24  # GDN at inference: above this many elements, work in bands of rows
-SYNTH_ELEMENTS = 1 << 25  # synthesis at inference: above this many elements at half resolution, bands of rows
+SYNTH_ELEMENTS = 1 << 25  # g_a, g_s at inference: above this many elements at half resolution, bands of rows
 SYNTH_HALO = 2  # latent rows a band reads beyond each edge (the deconvolutions reach 15 and 30 pixel rows)
+ANALYSIS_HALO = 2  # latent rows (of 16 pixel rows) a band of g_a reads beyond each edge (it needs 30 and 14)
 GAMMA_SEED = 2.0 ** -10  # GDN's off-diagonal parameter at init (gamma = its square, about 1e-6)
 
 
@@ -93,13 +94,37 @@ def synthesize(g_s: nn.Sequential, y: torch.Tensor) -> torch.Tensor:
     per_row = b * n * (stride // 2) ** 2 * w   # elements of the widest activation per latent row
     if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
         return g_s(y)
-    rows = max(1, SYNTH_ELEMENTS // per_row)
+    return _in_bands(g_s, y, h, max(1, SYNTH_ELEMENTS // per_row), SYNTH_HALO, 1, stride)
+
+
+def analyse(g_a: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``g_a(x)`` at inference in bounded memory: ``x (B, 3, 16h, 16w) -> (B, M, h, w)``.
+
+    When ``g_a``'s widest activation (its n channels at half resolution) would pass
+    :data:`SYNTH_ELEMENTS`, it runs on bands of latent rows. Latent row ``o`` reads pixel rows
+    ``16o - 30 .. 16o + 30`` through four 5x5 stride-2 convolutions, so each band reads
+    :data:`ANALYSIS_HALO` latent rows (32 pixel rows, keeping the stride grid) beyond its edges,
+    and what it keeps is ``g_a(x)`` up to float summation order."""
+    b, _, height, width = x.shape
+    n = g_a[0].out_channels
+    stride = 1 << sum(isinstance(layer, nn.Conv2d) and layer.stride[0] == 2 for layer in g_a)
+    h = height // stride
+    per_row = b * n * (stride // 2) ** 2 * (width // stride)
+    if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
+        return g_a(x)
+    return _in_bands(g_a, x, h, max(1, SYNTH_ELEMENTS // per_row), ANALYSIS_HALO, stride, 1)
+
+
+def _in_bands(net: nn.Module, x: torch.Tensor, h: int, rows: int, halo: int, row_in: int, row_out: int):
+    """``net(x)`` assembled from bands of ``rows`` latent rows (``h`` in all), each read with
+    ``halo`` latent rows more on both sides; a latent row is ``row_in`` rows of ``x`` and
+    ``row_out`` rows of the output."""
     out = None
     for top in range(0, h, rows):
         bottom = min(h, top + rows)
-        lo, hi = max(0, top - SYNTH_HALO), min(h, bottom + SYNTH_HALO)
-        band = g_s(y[:, :, lo:hi])[:, :, (top - lo) * stride:(bottom - lo) * stride]
+        lo, hi = max(0, top - halo), min(h, bottom + halo)
+        band = net(x[:, :, lo * row_in:hi * row_in])[:, :, (top - lo) * row_out:(bottom - lo) * row_out]
         if out is None:
-            out = band.new_empty(b, band.shape[1], h * stride, w * stride)
-        out[:, :, top * stride:bottom * stride] = band
+            out = band.new_empty(*band.shape[:2], h * row_out, band.shape[3])
+        out[:, :, top * row_out:bottom * row_out] = band
     return out

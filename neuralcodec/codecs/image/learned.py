@@ -24,7 +24,7 @@ from ...media import Image
 from ..base import Codec, CodecInfo, hash_bytes
 from .exact import ACT_BITS
 from .hyperprior import STRIDE, CodingTables, coding_tables, pad
-from .layers import synthesize
+from .layers import analyse, synthesize
 
 ASSETS = Path(__file__).resolve().parents[3] / "assets"
 DEFAULT_LAMBDA = 0.0067  # the default quality is the one trained nearest this lambda (about 0.4 bpp)
@@ -122,7 +122,7 @@ class LearnedImageCodec(Codec):
         h, w, _ = media.pixels.shape
         x = torch.from_numpy(media.pixels).permute(2, 0, 1)[None].float().div(255).to(self.device)
         m = self.model
-        y_s = m.g_a(pad(x)) * m.gain[q - 1].view(1, -1, 1, 1)
+        y_s = analyse(m.g_a, pad(x)) * m.gain[q - 1].view(1, -1, 1, 1)
         z = m.h_a(y_s)
         z_sym = torch.round(z - m.z_density.medians.view(1, -1, 1, 1).to(z.device)).long()
         z_blob = rans.encode(z_sym.cpu().numpy().ravel(), self._z_indexes(z_sym.shape), self.tables.z_table)

@@ -49,9 +49,12 @@ def pack(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def write(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """:func:`pack` ``model`` into ``path`` atomically (a run's export replaces its previous one)."""
     from safetensors.torch import save_file
+    from ...fileio import atomic_path
     meta = {**metadata, "fixed_point": json.dumps(GRID)}
-    save_file(pack(model), str(path), metadata=meta)
+    with atomic_path(Path(path), force=True) as tmp:
+        save_file(pack(model), str(tmp), metadata=meta)
 
 
 def read(path: Path) -> dict[str, torch.Tensor]:
