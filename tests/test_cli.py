@@ -180,3 +180,15 @@ def test_export_from_a_bad_checkpoint_is_one_line(tmp_path):
                              "--export-from", tmp_path / ckpt, "--out", tmp_path / "out")
             assert rc == 2 and says in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_export_from_another_recipes_checkpoint_is_one_line(tmp_path):
+    from dataclasses import replace
+    from neuralcodec.training.config import ImageTrainConfig
+    from neuralcodec.training.image import image_files, train
+    cfg = ImageTrainConfig(model="mref", n=16, m=24, slices=2, width=16, data=str(ROOT / "tests" / "fixtures" / "images"),
+                           crop=64, batch_size=2, max_steps=2, checkpoint_every=2, out=str(tmp_path / "run"))
+    train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
+    rc, _, err = run("train", "image", "--config", ROOT / "configs" / "mref-t128-cpu.json",
+                     "--export-from", tmp_path / "run" / "checkpoints" / "last.ckpt", "--out", tmp_path / "out")
+    assert rc == 2 and "another recipe" in err and err.count("\n") == 1, err

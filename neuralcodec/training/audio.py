@@ -21,7 +21,7 @@ from ..codecs.audio.prior import code_classes, fit_prior
 from ..codecs.audio.tokenizer import SAMPLE_RATE, AudioTokenizer, TokenizerConfig
 from .audio_losses import Balancer, Discriminators, MelLoss, disc_hinge, feature_matching, gen_hinge
 from .config import AudioTrainConfig, to_dict
-from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint
+from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint, load_into
 from .image import _step_seed, warm_start
 
 SPEECH_PACKAGES = {"codec2-examples", "fillets-ng-data", "pocketsphinx-testdata", "klettres-data", "espeak-ng"}
@@ -238,7 +238,7 @@ def export_checkpoint(cfg: AudioTrainConfig, files: list[Path], speech: set[Path
     wall time as its ``WallClock`` saved it (None for checkpoints of runs without one)."""
     state = load_checkpoint(ckpt)
     module = AudioCodecModule(cfg)
-    module.load_state_dict(state["state_dict"])
+    load_into(module, state, ckpt)
     clips, flags = load_clips(files, cfg.max_seconds_per_file, speech)
     wall = checkpoint_seconds(state)
     card = {"config": to_dict(cfg), "steps": state["global_step"] // 2, "device": "cpu (from checkpoint)",

@@ -22,7 +22,7 @@ from ..codecs.image.mref import MrefModel
 from ..codecs.image.weights import read as read_weights, write as write_weights
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
-from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint
+from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint, load_into
 from .widen import latent_maps, quieten, widened
 
 
@@ -256,7 +256,7 @@ def export_checkpoint(cfg: ImageTrainConfig, ckpt: Path, out: Path) -> dict:
     from dataclasses import replace
     state = load_checkpoint(ckpt)
     module = ImageCodecModule(replace(cfg, init_from="", compile=False))
-    module.load_state_dict(state["state_dict"])
+    load_into(module, state, ckpt)
     wall = checkpoint_seconds(state)
     card = {"config": to_dict(cfg), "steps": state["global_step"] // 2, "device": "cpu (from checkpoint)",
             "wall_seconds_total": None if wall is None else round(wall, 1), "checkpoint": ckpt.name}

@@ -56,6 +56,16 @@ def load_checkpoint(path) -> dict:
     return state
 
 
+def load_into(module: torch.nn.Module, state: dict, path) -> None:
+    """``module.load_state_dict(state["state_dict"])``; a checkpoint of another recipe (other
+    names or shapes) raises NeuralCodecError with one line."""
+    from ..errors import NeuralCodecError
+    try:
+        module.load_state_dict(state["state_dict"])
+    except RuntimeError:
+        raise NeuralCodecError(f"{path}: a checkpoint of another recipe (its tensors do not fit this one)") from None
+
+
 @contextlib.contextmanager
 def legacy_globals():
     """Checkpoints of older runs logged numpy learning rates; allow those scalars under weights_only."""
