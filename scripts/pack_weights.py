@@ -24,14 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     from neuralcodec.codecs.image.learned import load_model
     from neuralcodec.codecs.image.weights import write
     from neuralcodec.errors import NeuralCodecError
-    from neuralcodec.fileio import atomic_path
     src, dst = Path(a.src), Path(a.dst)
     try:
         model = load_model(src)
         with safe_open(str(src), "pt") as f:
             meta = {k: v for k, v in (f.metadata() or {}).items() if k != "fixed_point"}
-        with atomic_path(dst, a.force) as tmp:
-            write(model, tmp, meta)
+        write(model, dst, meta, force=a.force)
     except NeuralCodecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

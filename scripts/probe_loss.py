@@ -23,18 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     import torch
     from pathlib import Path
-    from neuralcodec.codecs.image.learned import build_model, load_model
+    from neuralcodec.codecs.image.learned import load_model
     from neuralcodec.training.config import ImageTrainConfig, load_config
     from neuralcodec.training.image import CropDataset, ImageCodecModule, image_files, rd_loss
+    from neuralcodec.training.runs import load_checkpoint, load_into
     x = CropDataset(image_files(a.data, ""), 256, 9, seed=321, steps=1).batch(0)
 
     def checkpoint_model(path: str):
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in ck["hyper_parameters"]["config"].items()}
-        cfg = ImageTrainConfig(**raw)
-        model = build_model(cfg.model, cfg.model_config())
-        model.load_state_dict({k[len("model."):]: v for k, v in ck["state_dict"].items() if k.startswith("model.")})
-        return model
+        state = load_checkpoint(path)
+        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in state["hyper_parameters"]["config"].items()}
+        module = ImageCodecModule(replace(ImageTrainConfig(**raw), init_from="", compile=False))
+        load_into(module, state, path)
+        return module.model
 
     models = [(p, checkpoint_model(p) if p.endswith(".ckpt") else load_model(Path(p))) for p in a.models]
     if a.recipe:   # seeded as `train` seeds it, so the new channels' random init is the run's

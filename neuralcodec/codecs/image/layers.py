@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-BAND_ELEMENTS = 1 << 24  # GDN at inference: above this many elements, work in bands of rows
+BAND_ELEMENTS = 1 << 24  # GDN at inference works in place on bands of rows of at most this many elements
 SYNTH_ELEMENTS = 1 << 25  # g_a, g_s at inference: above this many elements at half resolution, bands of rows
 SYNTH_HALO = 2  # latent rows a band reads beyond each edge (the deconvolutions reach 15 and 30 pixel rows)
 ANALYSIS_HALO = 2  # latent rows (of 16 pixel rows) a band of g_a reads beyond each edge (it needs 30 and 14)

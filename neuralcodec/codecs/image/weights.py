@@ -48,12 +48,13 @@ def pack(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def write(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
-    """:func:`pack` ``model`` into ``path`` atomically (a run's export replaces its previous one)."""
+def write(model: nn.Module, path: Path, metadata: dict[str, str], force: bool = True) -> None:
+    """:func:`pack` ``model`` into ``path`` atomically; an existing file is replaced (a run's export
+    replaces its previous one) unless ``force`` is False (then NeuralCodecError)."""
     from safetensors.torch import save_file
     from ...fileio import atomic_path
     meta = {**metadata, "fixed_point": json.dumps(GRID)}
-    with atomic_path(Path(path), force=True) as tmp:
+    with atomic_path(Path(path), force=force) as tmp:
         save_file(pack(model), str(tmp), metadata=meta)
 
 
