@@ -64,3 +64,14 @@ def test_audio_codec_round_trip(name, channels, rate, n):
     broken = {k: v[: len(v) // 2] for k, v in c.streams.items()}
     with pytest.raises(FormatError):
         codec.decode(type(c)(c.modality, c.codec, c.codec_version, c.weights_hash, c.fields, broken))
+
+
+def test_the_default_image_codec_does_not_depend_on_import_order():
+    """The lossless codec is the image default only while no learned one is registered."""
+    import subprocess
+    import sys
+    code = ("import neuralcodec.codecs.image.mref_codec as m, neuralcodec.codecs.image.lossless\n"
+            "from neuralcodec.codecs.base import default_codec\n"
+            "print(default_codec('image'), (m.ASSETS / m.MrefCodec.weights).exists())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
+    assert out[0] == ("mref" if out[1] == "True" else "lossless")

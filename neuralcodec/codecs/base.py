@@ -61,12 +61,14 @@ _BUILTIN = ("neuralcodec.codecs.image.lossless", "neuralcodec.codecs.image.hyper
             "neuralcodec.codecs.image.mref_codec", "neuralcodec.codecs.audio.codec")   # modules that register codecs on import
 
 
-def register(cls: type[Codec], default: bool = False) -> type[Codec]:
+def register(cls: type[Codec], default: bool = False, fallback: bool = False) -> type[Codec]:
+    """Add ``cls`` under its name; ``default`` makes it its modality's default, ``fallback`` only
+    while no other codec is (so the order modules are imported in does not decide)."""
     name = cls.info.name
     if name in _REGISTRY and _REGISTRY[name] is not cls:
         raise ValueError(f"codec name {name!r} is already registered")
     _REGISTRY[name] = cls
-    if default:
+    if default or (fallback and cls.info.modality not in _DEFAULTS):
         _DEFAULTS[cls.info.modality] = name
     return cls
 

@@ -101,4 +101,4 @@ class LosslessImage(Codec):
         return Image(x.astype(np.uint8))
 
 
-register(LosslessImage, default=True)  # until a learned image codec is the default
+register(LosslessImage, fallback=True)  # the default until a learned image codec ships
