@@ -1,6 +1,6 @@
 """``neuralcodec``: the one console script. Imports lazily: ``info`` never loads torch.
 
-    neuralcodec encode IN OUT [--codec NAME] [--quality Q] [--force]   (suggested OUT: *.ncdc)
+    neuralcodec encode IN OUT [--codec NAME] [--quality Q] [--refine STEPS] [--force]   (suggested OUT: *.ncdc)
     neuralcodec decode IN OUT [--force]                                (format from OUT's extension)
     neuralcodec info FILE | list [--json] | bench entropy [--symbols N] [--json] | demo
 """
@@ -17,6 +17,7 @@ from .errors import NeuralCodecError
 
 EXIT_USAGE = 2
 SUGGESTED_EXT = ".ncdc"
+MAX_REFINE = 1000  # encode --refine: more steps than this is a typo, not a setting
 MAX_FILE_BYTES = 1 << 34
 
 
@@ -72,6 +73,12 @@ def cmd_encode(a: argparse.Namespace) -> int:
         quality = codec.check_quality(a.quality)
     except ValueError as e:
         raise NeuralCodecError(str(e)) from None
+    if a.refine:
+        if not hasattr(codec, "refine"):
+            raise NeuralCodecError(f"--refine is for learned image codecs, not {codec.info.name}")
+        if not 0 < a.refine <= MAX_REFINE:
+            raise NeuralCodecError(f"--refine takes 1..{MAX_REFINE} steps, got {a.refine}")
+        codec.refine = a.refine
     if modality == "audio":
         return _encode_audio(codec, src, dst, quality, a)
     if modality != "image":
@@ -85,7 +92,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
     write_bytes_atomic(dst, data, a.force)
     h, w = media.pixels.shape[:2]
     summary = {"output": str(dst), "codec": codec.info.name, "quality": quality, "bytes": len(data),
-               "bpp": round(8 * len(data) / (h * w), 4), "encode_seconds": round(seconds, 4)}
+               "bpp": round(8 * len(data) / (h * w), 4), "encode_seconds": round(seconds, 4), "refine": a.refine}
     print(json.dumps(summary) if a.json else
           f"wrote {dst}: {len(data)} bytes, {summary['bpp']} bpp ({codec.info.name}) in {seconds:.3f} s")
     return 0
@@ -221,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codec", help="codec name (see `neuralcodec list`); default: the modality's default")
     e.add_argument("--quality", type=int, help="quality point of the codec")
     e.add_argument("--weights", help="a learned codec's weights file instead of the shipped ones")
+    e.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="learned image codecs: optimise the latent for this image with STEPS gradient steps "
+                        "(about 30 is worth it; encode about 50x slower; any decoder reads the file)")
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e.set_defaults(run=cmd_encode)

@@ -257,16 +257,23 @@ def _video_baselines() -> list[Baseline]:
 # ---- ours ---------------------------------------------------------------------------------------
 def _ours(name: str) -> Baseline:
     """A registered codec by name, or ``NAME@PATH``: a learned codec with weights from a file
-    (for sweeping a checkpoint before it ships)."""
+    (for sweeping a checkpoint before it ships). ``NAME+refineN`` (either form) encodes with N
+    steps of latent refinement (learned image codecs; see codecs/image/refine.py)."""
     from ..entropy.container import pack, unpack
     from ..media import Audio, Image
-    if "@" in name:
+    spec, _, path = name.partition("@")
+    kind, _, option = spec.partition("+")
+    if path:
         from ..codecs.weights import codec_from_weights
-        kind, path = name.split("@", 1)
         codec = codec_from_weights(kind, Path(path))
     else:
         from ..codecs.base import get_codec
-        codec = get_codec(name)
+        codec = get_codec(kind)
+    if option:
+        steps = option.removeprefix("refine")
+        if not option.startswith("refine") or not steps.isdigit() or not hasattr(codec, "refine"):
+            raise KeyError(f"{name!r}: the only option is +refineN, for a learned image codec")
+        codec.refine = int(steps)
     info = codec.info
     points = info.qualities or (None,)
 
@@ -279,8 +286,7 @@ def _ours(name: str) -> Baseline:
         out = codec.decode(unpack(data))
         return (out.samples[0], out.sample_rate) if info.modality == "audio" else out.pixels
 
-    return Baseline(name if "@" not in name else f"{info.name}@{Path(name.split('@', 1)[1]).name}",
-                    info.modality, "quality", points, enc, dec)
+    return Baseline(spec if not path else f"{spec}@{Path(path).name}", info.modality, "quality", points, enc, dec)
 
 
 def _standard() -> list[Baseline]:
@@ -294,7 +300,7 @@ def get_baseline(name: str) -> Baseline:
     try:
         return _ours(name)
     except KeyError:
-        if "@" in name:
+        if "@" in name or "+" in name:
             raise
         known = [b.name for b in _standard()]
         raise KeyError(f"unknown codec {name!r}; standard codecs: {', '.join(known)}; "

@@ -62,16 +62,21 @@ class HyperpriorModel(nn.Module):
         Returns ``x_hat (B,3,H,W)``, ``y_likelihoods (B,M,H/16,W/16)``, ``z_likelihoods (B,N,H/64,W/64)``.
         Rate under additive noise; the decoder path under straight-through rounding.
         """
-        y = self.g_a(x)
-        y_s = y * self.gain[quality][:, :, None, None]
+        return self.latent_forward(self.g_a(x) * self.gain[quality][:, :, None, None], quality)
+
+    def latent_forward(self, y_s: torch.Tensor, quality: torch.Tensor, noise: bool = True) -> dict[str, torch.Tensor]:
+        """:meth:`forward` from the scaled latent ``y_s (B, M, H/16, W/16)`` on (what the encoder
+        codes; :mod:`.refine` optimises it). ``noise=False`` takes the rates at the rounded
+        values, as the coder would (deterministic)."""
         z = self.h_a(y_s)
         med = self.z_density.medians.view(1, -1, 1, 1)
-        z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
         z_hat = ste_round(z - med) + med
+        z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else z_hat)
         scales, means = self.h_s(z_hat).chunk(2, dim=1)
-        y_lik = likelihood(y_s + torch.empty_like(y_s).uniform_(-0.5, 0.5), scales, means)
-        y_hat = (ste_round(y_s - means) + means) * self.inv_gain[quality][:, :, None, None]
-        return {"x_hat": self.g_s(y_hat), "y_likelihoods": y_lik, "z_likelihoods": z_lik}
+        y_hat = ste_round(y_s - means) + means
+        y_lik = likelihood(y_s + torch.empty_like(y_s).uniform_(-0.5, 0.5) if noise else y_hat, scales, means)
+        y_rec = y_hat * self.inv_gain[quality][:, :, None, None]
+        return {"x_hat": self.g_s(y_rec), "y_likelihoods": y_lik, "z_likelihoods": z_lik}
 
 
 @dataclass

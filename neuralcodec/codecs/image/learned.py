@@ -1,6 +1,6 @@
 """What every learned image codec here shares: weights, the z stream, the exact hyper features.
 
-    encode: x -pad-> g_a -> y × gain[q] -> h_a -> z_sym -("z")-> h_s.exact -> hyper (int)
+    encode: x -pad-> g_a -> y × gain[q] [-> refine] -> h_a -> z_sym -("z")-> h_s.exact -> hyper (int)
             y_s, hyper -> encode_latent -("y")
     decode: "z" -> z_sym -> hyper;  "y", hyper -> decode_latent -> ŷ -> × inv_gain[q] -> g_s -> crop
 
@@ -86,9 +86,10 @@ class LearnedImageCodec(Codec):
 
     weights: str = ""
 
-    def __init__(self, model: nn.Module | None = None, device: str = "cpu"):
+    def __init__(self, model: nn.Module | None = None, device: str = "cpu", refine: int = 0):
         self.model = (model if model is not None else load_model(ASSETS / self.weights)).eval().to(device)
         self.device = device
+        self.refine = refine   # encoder effort: gradient steps on the latent (see refine.py); 0 = off
         self.info = info_for(self.info, self.model.cfg.lambdas)   # the weights decide the qualities
         self.tables: CodingTables = coding_tables(self.model)
         state = self.model.state_dict()
@@ -122,7 +123,11 @@ class LearnedImageCodec(Codec):
         h, w, _ = media.pixels.shape
         x = torch.from_numpy(media.pixels).permute(2, 0, 1)[None].float().div(255).to(self.device)
         m = self.model
-        y_s = analyse(m.g_a, pad(x)) * m.gain[q - 1].view(1, -1, 1, 1)
+        x = pad(x)
+        y_s = analyse(m.g_a, x) * m.gain[q - 1].view(1, -1, 1, 1)
+        if self.refine:
+            from .refine import refine_latent
+            y_s = refine_latent(m, x, y_s, q - 1, self.refine, (h, w))
         z = m.h_a(y_s)
         z_sym = torch.round(z - m.z_density.medians.view(1, -1, 1, 1).to(z.device)).long()
         z_blob = rans.encode(z_sym.cpu().numpy().ravel(), self._z_indexes(z_sym.shape), self.tables.z_table)

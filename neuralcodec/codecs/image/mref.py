@@ -111,13 +111,18 @@ class MrefModel(nn.Module):
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
         """Args: x ``(B, 3, H, W)`` in [0, 1] (H, W multiples of 64), quality ``(B,)`` in 0..Q-1."""
-        y = self.g_a(x)
-        y_s = y * self.gain[quality][:, :, None, None]
+        return self.latent_forward(self.g_a(x) * self.gain[quality][:, :, None, None], quality)
+
+    def latent_forward(self, y_s: torch.Tensor, quality: torch.Tensor, noise: bool = True) -> dict[str, torch.Tensor]:
+        """:meth:`forward` from the scaled latent ``y_s (B, M, H/16, W/16)`` on (what the encoder
+        codes; :mod:`.refine` optimises it). ``noise=False`` takes the rates at the rounded
+        values, as the coder would (deterministic)."""
         z = self.h_a(y_s)
         med = self.z_density.medians.view(1, -1, 1, 1)
-        z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
-        hyper = self.h_s(ste_round(z - med) + med)
-        mask = anchor_mask(*y.shape[-2:], device=y.device)
+        z_hat = ste_round(z - med) + med
+        z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else z_hat)
+        hyper = self.h_s(z_hat)
+        mask = anchor_mask(*y_s.shape[-2:], device=y_s.device)
         decoded, liks, recon = [], [], []
         if not self.cfg.checkerboard:
             mask = torch.ones_like(mask)  # every position is an "anchor": one pass per slice
@@ -129,8 +134,9 @@ class MrefModel(nn.Module):
             y_hat_a = (ste_round(y_slice - means_a) + means_a) * mask
             scales_n, means_n = self.slice_params(s, cc, fake_quant(y_hat_a, ACT_BITS, 1 << 20)).chunk(2, 1)
             scales, means = torch.where(mask, scales_a, scales_n), torch.where(mask, means_a, means_n)
-            liks.append(likelihood(y_slice + torch.empty_like(y_slice).uniform_(-0.5, 0.5), scales, means))
             y_hat = ste_round(y_slice - means) + means
+            liks.append(likelihood(y_slice + torch.empty_like(y_slice).uniform_(-0.5, 0.5) if noise else y_hat,
+                                   scales, means))
             decoded.append(y_hat)
             recon.append(self.refine(s, ctx, y_hat))
         y_rec = torch.cat(recon, 1) * self.inv_gain[quality][:, :, None, None]
