@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", help="a learned codec's weights file instead of the shipped ones")
     e.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="learned image codecs: optimise the latent for this image with STEPS gradient steps "
-                        "(about 30 is worth it; encode about 50x slower; any decoder reads the file)")
+                        "(30: about 6%% fewer bits; a 741x500 photo takes 24 s instead of 0.5 s; any decoder reads the file)")
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e.set_defaults(run=cmd_encode)
