@@ -6,7 +6,8 @@ decoder never knows: it decodes whatever symbols it is sent.
 
     y_s = g_a(x)·gain[q];  repeat N times:  loss = bpp(y_s) + λ·255²·MSE(g_s(ŷ), x) -> Adam on y_s
     every CHECK steps and at the end: the same loss with the coder's rounding (no noise);
-    the latent with the lowest such loss is kept, so refinement never codes worse than g_a.
+    the latent with the lowest such loss is kept, so by that measure refinement never does worse
+    than g_a (per tile, for images larger than one).
 
 The rate is the training proxy (additive noise), the reconstruction straight-through rounding.
 Adam steps in units of the unscaled latent (``lr`` times the quality's gain on the coding grid),
@@ -82,9 +83,8 @@ def refine_latent(model: nn.Module, x: torch.Tensor, y_s: torch.Tensor, quality:
     for p in params:
         p.requires_grad_(False)
     gen = torch.Generator().manual_seed(SEED)
-    state = torch.random.get_rng_state()
-    try:
-        with torch.enable_grad():
+    try:   # fork_rng: the caller's random streams (CPU, and the CUDA device in use) come back as they were
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []), torch.enable_grad():
             _, _, h, w = y_s.shape
             y_s = y_s.detach().clone()
             for r0 in _starts(h):
@@ -100,7 +100,6 @@ def refine_latent(model: nn.Module, x: torch.Tensor, y_s: torch.Tensor, quality:
                     out = _refine_whole(model, x_t, y_s[..., a0:a1, b0:b1], quality, steps, (vh, vw), gen)
                     y_s[..., r0:r1, c0:c1] = out[..., r0 - a0:r1 - a0, c0 - b0:c1 - b0]
     finally:
-        torch.random.set_rng_state(state)
         for p, w in zip(params, was):
             p.requires_grad_(w)
     return y_s
