@@ -257,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"],
                    help="image, memory: which model (untrained unless --weights)")
     b.add_argument("--device", default="cpu", help="image, audio: where our codec (and CompressAI's) runs: cpu or cuda")
+    b.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="image: also time one encode with STEPS latent-refinement steps (encode --refine)")
     b.add_argument("--symbols", type=int, default=1_000_000)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--seed", type=int, default=0)

@@ -36,7 +36,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
         return 0
     if a.what == "image":
         from .eval.bench_image import run as run_image
-        print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec, device=_bench_device(a)), indent=2))
+        if not 0 <= a.refine <= 1000:
+            raise NeuralCodecError(f"--refine takes 0..1000 steps, got {a.refine}")
+        print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec, device=_bench_device(a),
+                                   refine=a.refine), indent=2))
         return 0
     from .eval.bench_entropy import run
     if a.symbols < 1 or a.symbols > 100_000_000:

@@ -179,8 +179,10 @@ def test_bench_image_reports_both_codecs():
 
 def test_bench_image_runs_mref():
     from neuralcodec.eval.bench_image import run, test_image
-    r = run(1, image=test_image(64, 64), codec="mref")
+    r = run(1, image=test_image(64, 64), codec="mref", refine=2)
     assert r["ours"]["codec"] == "mref" and r["ours"]["bytes"] > 0
+    assert r["ours"]["refine_steps"] == 2 and r["ours"]["refine_bytes"] > 0
+    assert r["ratios"]["refine_encode_ours_over_compressai"] > 0
 
 
 @cuda

@@ -3,7 +3,7 @@
 Both at N=128, M=192 (ours: ``hyperprior`` or ``mref``) on the same 768x512 image in one run, CompressAI at quality 3, untrained,
 after ``update()`` (speed does not depend on trained values). Ours is timed through the whole
 codec (padding, transforms, exact hyper-decoder, rANS, container); CompressAI through
-``compress``/``decompress``. Times are the best of ``repeats``.
+``compress``/``decompress``. Times are the best of ``repeats`` (one run for a ``refine`` encode).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def test_image(h: int = 512, w: int = 768, seed: int = 0) -> np.ndarray:
 
 
 def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None = None,
-        codec: str = "hyperprior", device: str = "cpu") -> dict:
+        codec: str = "hyperprior", device: str = "cpu", refine: int = 0) -> dict:
+    """``refine`` > 0 also times one encode with that many refinement steps (``encode --refine``)."""
     from ..codecs.image.hyperprior_codec import HyperpriorCodec
     from ..codecs.image.learned import build_model, load_model
     from ..codecs.image.mref_codec import MrefCodec
@@ -37,6 +38,11 @@ def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None =
     report = {"image": list(img.shape), "device": device, "torch_threads": torch.get_num_threads(),
               "ours": {"codec": ours.info.name, "weights": weights or "untrained", "encode_s": round(t_enc, 4), "decode_s": round(t_dec, 4),
                        "bytes": len(data)}}
+    if refine:
+        ours.refine = refine
+        t_ref, refined = _best(lambda: pack(ours.encode(Image(img), 3)), 1)
+        ours.refine = 0
+        report["ours"].update(refine_steps=refine, refine_encode_s=round(t_ref, 4), refine_bytes=len(refined))
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -52,4 +58,6 @@ def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None =
                             "decode_s": round(c_dec, 4)}
     report["ratios"] = {"encode_ours_over_compressai": round(t_enc / c_enc, 2),
                         "decode_ours_over_compressai": round(t_dec / c_dec, 2)}
+    if refine:
+        report["ratios"]["refine_encode_ours_over_compressai"] = round(t_ref / c_enc, 1)
     return report
