@@ -36,10 +36,9 @@ def cmd_bench(a: argparse.Namespace) -> int:
         return 0
     if a.what == "image":
         from .eval.bench_image import run as run_image
-        if not 0 <= a.refine <= 1000:
-            raise NeuralCodecError(f"--refine takes 0..1000 steps, got {a.refine}")
+        from .codecs.image.refine import check_steps
         print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec, device=_bench_device(a),
-                                   refine=a.refine), indent=2))
+                                   refine=check_steps(a.refine)), indent=2))
         return 0
     from .eval.bench_entropy import run
     if a.symbols < 1 or a.symbols > 100_000_000:

@@ -25,6 +25,15 @@ TILE = 48          # latent positions per tile side (768 pixels) for images larg
 HALO = 4           # latent positions each tile reads beyond its edges (64 pixels)
 ALIGN = 4          # tiles start on multiples of h_a's stride, so z stays on its grid
 SEED = 0
+MAX_STEPS = 1000   # more steps than this is a typo, not a setting
+
+
+def check_steps(steps: int) -> int:
+    """``steps`` if it is a usable step count (0 = off), else a one-line error."""
+    from ...errors import NeuralCodecError
+    if not 0 <= steps <= MAX_STEPS:
+        raise NeuralCodecError(f"--refine takes 0..{MAX_STEPS} steps, got {steps}")
+    return steps
 
 
 def _loss(model: nn.Module, y_s: torch.Tensor, x: torch.Tensor, q: torch.Tensor, lam: float,
