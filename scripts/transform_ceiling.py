@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
             img = load_image(f)
             h, w, _ = img.pixels.shape
             x = torch.from_numpy(img.pixels).permute(2, 0, 1)[None].float() / 255
-            y = model.g_a(pad(x))
             row = {"file": f.name}
             for q in qualities:
+                a_scale, s_scale = codec.scales(q)   # per-quality transform scales, if the model has them
+                y = model.g_a(pad(x), a_scale)
                 scale = (model.gain[q - 1] * model.inv_gain[q - 1]).view(1, -1, 1, 1)
-                x_u = model.g_s(y * scale).clamp(0, 1)[0, :, :h, :w]
+                x_u = model.g_s(y * scale, s_scale).clamp(0, 1)[0, :, :h, :w]
                 unquantized = (x_u.permute(1, 2, 0) * 255).round().byte().numpy()
                 data = pack(codec.encode(img, q))
                 coded = codec.decode(unpack(data)).pixels

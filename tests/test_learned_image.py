@@ -179,39 +179,43 @@ def test_inference_gdn_equals_the_training_one(inverse, monkeypatch):
         assert out is mine and torch.allclose(out, ref, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("rows", [1, 3, 7])
-def test_banded_synthesis_equals_the_plain_one(rows, monkeypatch):
+def test_banded_synthesis_equals_the_plain_one(rows, scaled, monkeypatch):
     from neuralcodec.codecs.image import layers
     torch.manual_seed(0)
     g_s = layers.synthesis(8, 12).eval()
+    scales = torch.rand(1, 3, 8) + 0.5 if scaled else None
     with torch.no_grad():
         y = torch.randn(1, 12, 11, 5) * 3
-        ref = g_s(y)
+        ref = g_s(y, scales)
         per_row = 8 * 8 ** 2 * 5   # channels x (16/2)^2 pixels a latent row x width
         monkeypatch.setattr(layers, "SYNTH_ELEMENTS", rows * per_row)
-        banded = layers.synthesize(g_s, y)
+        banded = layers.synthesize(g_s, y, scales)
     assert banded.shape == ref.shape == (1, 3, 176, 80)
     assert torch.allclose(banded, ref, rtol=0, atol=1e-5)
     assert torch.equal((banded.clamp(0, 1) * 255).round(), (ref.clamp(0, 1) * 255).round())
 
 
+@pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("rows", [1, 3, 7])
-def test_banded_analysis_equals_the_plain_one(rows, monkeypatch):
+def test_banded_analysis_equals_the_plain_one(rows, scaled, monkeypatch):
     from neuralcodec.codecs.image import layers
     torch.manual_seed(0)
     g_a = layers.analysis(8, 12).eval()
+    scales = torch.rand(1, 3, 8) + 0.5 if scaled else None
     with torch.no_grad():
         x = torch.rand(1, 3, 176, 80)
-        ref = g_a(x)
+        ref = g_a(x, scales)
         per_row = 8 * 8 ** 2 * 5   # channels x (16/2)^2 pixels a latent row x latent width
         monkeypatch.setattr(layers, "SYNTH_ELEMENTS", rows * per_row)
-        banded = layers.analyse(g_a, x)
+        banded = layers.analyse(g_a, x, scales)
     assert banded.shape == ref.shape == (1, 12, 11, 5)
     assert torch.allclose(banded, ref, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("switch", [{"checkerboard": False}, {"channel_context": False}, {"lrp": False},
-                                    {"global_context": True}])
+                                    {"global_context": True}, {"quality_scales": True}])
 def test_mref_ablations_round_trip_exactly(switch):
     torch.manual_seed(0)
     model = MrefModel(MrefConfig(24, 32, 4, 16, **switch))
@@ -225,6 +229,40 @@ def test_mref_ablations_round_trip_exactly(switch):
     assert codec.decode(unpack(pack(codec.encode(_img(33, 47), 2)))).pixels.shape == (33, 47, 3)
     out = model(torch.rand(1, 3, 64, 64), torch.tensor([1]))
     assert out["y_likelihoods"].shape == (1, 32, 4, 4)
+
+
+def test_quality_scales_start_as_the_plain_transforms_and_shape_both_ends():
+    """Per-quality transform scales start at 1, so a model with them computes what the same
+    model without them does (weights without them warm-start exactly); the codec applies
+    quality q's row of ``a_scale`` in the encoder and of ``s_scale`` in the decoder, and a
+    training step moves them."""
+    torch.manual_seed(0)
+    plain = MrefModel(MrefConfig(24, 32, 4, 16))
+    scaled = MrefModel(MrefConfig(24, 32, 4, 16, quality_scales=True))
+    assert scaled.load_state_dict(plain.state_dict(), strict=False).missing_keys == ["a_scale", "s_scale"]
+    x, q = torch.rand(2, 3, 64, 64), torch.tensor([0, 5])
+    torch.manual_seed(1)
+    ref = plain(x, q)
+    torch.manual_seed(1)
+    out = scaled(x, q)
+    assert torch.equal(out["x_hat"], ref["x_hat"]) and torch.equal(out["y_likelihoods"], ref["y_likelihoods"])
+    loss = out["x_hat"].square().mean() + out["y_likelihoods"].log().mean()
+    loss.backward()
+    assert scaled.a_scale.grad[[0, 5]].abs().sum() > 0 and scaled.s_scale.grad[[0, 5]].abs().sum() > 0
+    assert scaled.a_scale.grad[[1, 2, 3, 4]].abs().sum() == 0   # only the qualities in the batch
+
+    codec, plain_codec, img = MrefCodec(scaled.eval()), MrefCodec(plain.eval()), _img(40, 56)
+    base = codec.encode(img, 3)
+    assert base.streams == plain_codec.encode(img, 3).streams
+    with torch.no_grad():
+        scaled.s_scale[2].mul_(1.5)   # quality 3's decoder rows: same bytes, other pixels
+    assert codec.encode(img, 3).streams == base.streams
+    assert not np.array_equal(codec.decode(base).pixels, plain_codec.decode(base).pixels)
+    with torch.no_grad():
+        scaled.s_scale[2].div_(1.5)
+        scaled.a_scale[2].mul_(50.0)   # its encoder rows: other bytes; other qualities untouched
+    assert codec.encode(img, 3).streams != base.streams
+    assert codec.encode(img, 4).streams == plain_codec.encode(img, 4).streams
 
 
 def test_qualities_follow_the_weights():

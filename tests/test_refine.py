@@ -20,7 +20,12 @@ def _codec(kind: str, **kw):
     lambdas = (0.01, 0.05)
     if kind == "hyperprior":
         return HyperpriorCodec(HyperpriorModel(HyperpriorConfig(16, 24, lambdas)), **kw)
-    return MrefCodec(MrefModel(MrefConfig(16, 24, 2, 8, lambdas=lambdas)), **kw)
+    model = MrefModel(MrefConfig(16, 24, 2, 8, lambdas=lambdas, quality_scales=kind == "mref_qs"))
+    if kind == "mref_qs":   # per-quality transform scales away from 1
+        with torch.no_grad():
+            model.a_scale.uniform_(0.7, 1.3)
+            model.s_scale.uniform_(0.7, 1.3)
+    return MrefCodec(model, **kw)
 
 
 def _img(h: int, w: int) -> np.ndarray:
@@ -36,14 +41,14 @@ def _coded_loss(codec, pixels: np.ndarray, q: int) -> tuple[float, float]:
     h, w, _ = pixels.shape
     x = pad(torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255)
     with torch.no_grad():
-        y_s = m.g_a(x) * m.gain[q].view(1, -1, 1, 1)
+        y_s = m.g_a(x, codec.scales(q + 1)[0]) * m.gain[q].view(1, -1, 1, 1)
     qt, lam = torch.tensor([q]), float(m.cfg.lambdas[q])
     after = refine.refine_latent(m, x, y_s, q, codec.refine, (h, w))
     with torch.no_grad():
         return tuple(float(refine._loss(m, y, x, qt, lam, (h, w), noise=False)) for y in (y_s, after))
 
 
-@pytest.mark.parametrize("kind", ["hyperprior", "mref"])
+@pytest.mark.parametrize("kind", ["hyperprior", "mref", "mref_qs"])
 def test_refinement_lowers_the_coded_loss_and_plain_decoders_read_it(kind, monkeypatch):
     monkeypatch.setattr(refine, "LR", 0.3)   # an untrained model's latent needs longer steps than LR
     codec, plain = _codec(kind, refine=10), _codec(kind)

@@ -4,6 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from neuralcodec.training.config import ImageTrainConfig, load_config
@@ -35,7 +36,8 @@ def _fixed_loss(model, files) -> float:
         return float(rd_loss(model, x, torch.tensor([0, 2, 4, 5]))["loss"])
 
 
-@pytest.mark.parametrize("model,extra", [("hyperprior", {}), ("mref", {}), ("mref", {"global_context": True})])
+@pytest.mark.parametrize("model,extra", [("hyperprior", {}), ("mref", {}), ("mref", {"global_context": True}),
+                                         ("mref", {"quality_scales": True})])
 def test_tiny_training_lowers_the_loss(tmp_path, model, extra):
     import lightning as L
     from neuralcodec.codecs.image.learned import load_model
@@ -49,8 +51,11 @@ def test_tiny_training_lowers_the_loss(tmp_path, model, extra):
     assert after < 0.8 * before
     assert summary["steps"] == 30 and load_model(Path(summary["weights"])).cfg.n == 16
     assert Path(summary["weights"]).name == f"{model}.safetensors"
-    if extra:   # the switch travels in the weights' metadata
-        assert load_model(Path(summary["weights"])).cfg.global_context
+    if extra:   # the switch travels in the weights' metadata, and its parameters in the file
+        trained = load_model(Path(summary["weights"]))
+        assert all(getattr(trained.cfg, k) == v for k, v in extra.items())
+        if "quality_scales" in extra:
+            assert not torch.equal(trained.s_scale, torch.ones_like(trained.s_scale))
     assert _losses(Path(cfg.out))  # the CSV log has the training curve
 
 

@@ -24,6 +24,7 @@ class ImageTrainConfig:
     lrp: bool = True
     global_context: bool = False       # mref: linear-attention global context (global_context.py)
     global_dim: int = 16
+    quality_scales: bool = False       # mref: per-quality channel scales inside g_a and g_s
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
@@ -48,6 +49,8 @@ class ImageTrainConfig:
                 "channel_context": self.channel_context, "lrp": self.lrp}
         if self.global_context:   # absent from older weights, whose models have none
             mref |= {"global_context": True, "global_dim": self.global_dim}
+        if self.quality_scales:   # likewise
+            mref |= {"quality_scales": True}
         return base | (mref if self.model == "mref" else {})
 
 

@@ -2,6 +2,10 @@
 
     g_a: x (B,3,H,W) --conv5/2,GDN x3, conv5/2--> y (B,M,H/16,W/16)
     g_s: y --deconv5/2,IGDN x3, deconv5/2--> x_hat (B,3,H,W)
+
+Both take optional per-sample channel scales ``(B, 3, N)``, one row per GDN, applied to the
+GDN's output (a variable-rate model's per-quality modulation of its transforms; pointwise,
+so banded inference is unchanged).
 """
 from __future__ import annotations
 
@@ -68,6 +72,24 @@ class GDN(nn.Module):
         return x
 
 
+class Transform(nn.Sequential):
+    """A transform whose GDN outputs may be scaled per sample and channel.
+
+    ``forward(x, scales=None)``: ``scales (B, G, C)``, G = the number of GDN layers, scales the
+    output of the g-th GDN by ``scales[:, g]``; None leaves the plain Sequential. Parameter
+    names are the Sequential's (``g_a.0.weight`` ...), so weights without scales still load."""
+
+    def forward(self, x: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
+        g = 0
+        for layer in self:
+            x = layer(x)
+            if scales is not None and isinstance(layer, GDN):
+                s = scales[:, g, :, None, None]
+                x = x * s if torch.is_grad_enabled() else x.mul_(s)
+                g += 1
+        return x
+
+
 def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride, k // 2)
 
@@ -76,16 +98,16 @@ def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose
     return nn.ConvTranspose2d(cin, cout, k, stride, k // 2, output_padding=stride - 1)
 
 
-def analysis(n: int, m: int) -> nn.Sequential:
-    return nn.Sequential(conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m))
+def analysis(n: int, m: int) -> Transform:
+    return Transform(conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m))
 
 
-def synthesis(n: int, m: int) -> nn.Sequential:
-    return nn.Sequential(deconv(m, n), GDN(n, True), deconv(n, n), GDN(n, True), deconv(n, n), GDN(n, True),
-                         deconv(n, 3))
+def synthesis(n: int, m: int) -> Transform:
+    return Transform(deconv(m, n), GDN(n, True), deconv(n, n), GDN(n, True), deconv(n, n), GDN(n, True),
+                     deconv(n, 3))
 
 
-def synthesize(g_s: nn.Sequential, y: torch.Tensor) -> torch.Tensor:
+def synthesize(g_s: Transform, y: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
     """``g_s(y)`` at inference in bounded memory: ``y (B, M, h, w) -> (B, 3, 16h, 16w)``.
 
     When ``g_s``'s widest activation (its n channels at half resolution) would pass
@@ -93,35 +115,36 @@ def synthesize(g_s: nn.Sequential, y: torch.Tensor) -> torch.Tensor:
     more on both sides. A 5x5 stride-2 deconvolution reads one input row beyond each output row,
     and GDN none, so a band's wrong edge (zeros beyond its rows) spoils at most its first 15 and
     last 30 pixel rows: the halo's 32 rows are cut off, and what is kept is ``g_s(y)`` up to
-    float summation order. Small inputs and training take the plain path."""
+    float summation order. Small inputs and training take the plain path. ``scales``: as
+    :class:`Transform`'s."""
     b, _, h, w = y.shape
     n = g_s[0].out_channels
     stride = 1 << sum(isinstance(layer, nn.ConvTranspose2d) for layer in g_s)
     per_row = b * n * (stride // 2) ** 2 * w   # elements of the widest activation per latent row
     if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
-        return g_s(y)
-    return _in_bands(g_s, y, h, max(1, SYNTH_ELEMENTS // per_row), SYNTH_HALO, 1, stride)
+        return g_s(y, scales)
+    return _in_bands(lambda band: g_s(band, scales), y, h, max(1, SYNTH_ELEMENTS // per_row), SYNTH_HALO, 1, stride)
 
 
-def analyse(g_a: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+def analyse(g_a: Transform, x: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
     """``g_a(x)`` at inference in bounded memory: ``x (B, 3, 16h, 16w) -> (B, M, h, w)``.
 
     When ``g_a``'s widest activation (its n channels at half resolution) would pass
     :data:`SYNTH_ELEMENTS`, it runs on bands of latent rows. Latent row ``o`` reads pixel rows
     ``16o - 30 .. 16o + 30`` through four 5x5 stride-2 convolutions, so each band reads
     :data:`ANALYSIS_HALO` latent rows (32 pixel rows, keeping the stride grid) beyond its edges,
-    and what it keeps is ``g_a(x)`` up to float summation order."""
+    and what it keeps is ``g_a(x)`` up to float summation order. ``scales``: as :class:`Transform`'s."""
     b, _, height, width = x.shape
     n = g_a[0].out_channels
     stride = 1 << sum(isinstance(layer, nn.Conv2d) and layer.stride[0] == 2 for layer in g_a)
     h = height // stride
     per_row = b * n * (stride // 2) ** 2 * (width // stride)
     if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
-        return g_a(x)
-    return _in_bands(g_a, x, h, max(1, SYNTH_ELEMENTS // per_row), ANALYSIS_HALO, stride, 1)
+        return g_a(x, scales)
+    return _in_bands(lambda band: g_a(band, scales), x, h, max(1, SYNTH_ELEMENTS // per_row), ANALYSIS_HALO, stride, 1)
 
 
-def _in_bands(net: nn.Module, x: torch.Tensor, h: int, rows: int, halo: int, row_in: int, row_out: int):
+def _in_bands(net, x: torch.Tensor, h: int, rows: int, halo: int, row_in: int, row_out: int):
     """``net(x)`` assembled from bands of ``rows`` latent rows (``h`` in all), each read with
     ``halo`` latent rows more on both sides; a latent row is ``row_in`` rows of ``x`` and
     ``row_out`` rows of the output."""

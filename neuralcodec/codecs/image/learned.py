@@ -1,8 +1,10 @@
 """What every learned image codec here shares: weights, the z stream, the exact hyper features.
 
-    encode: x -pad-> g_a -> y × gain[q] [-> refine] -> h_a -> z_sym -("z")-> h_s.exact -> hyper (int)
+    encode: x -pad-> g_a[q] -> y × gain[q] [-> refine] -> h_a -> z_sym -("z")-> h_s.exact -> hyper (int)
             y_s, hyper -> encode_latent -("y")
-    decode: "z" -> z_sym -> hyper;  "y", hyper -> decode_latent -> ŷ -> × inv_gain[q] -> g_s -> crop
+    decode: "z" -> z_sym -> hyper;  "y", hyper -> decode_latent -> ŷ -> × inv_gain[q] -> g_s[q] -> crop
+
+(``g_a[q]``, ``g_s[q]``: the transforms with quality q's channel scales, where the model has them.)
 
 Subclasses say how the latent is coded (:meth:`encode_latent`, :meth:`decode_latent`); the
 weights file names its model and config in the safetensors metadata.
@@ -98,6 +100,11 @@ class LearnedImageCodec(Codec):
     def weights_hash(self) -> bytes:
         return self._hash
 
+    def scales(self, q: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Quality ``q`` (1-based) -> the model's per-quality transform scales ``(1, 3, N)``, if it has them."""
+        fn = getattr(self.model, "transform_scales", None)
+        return fn(torch.tensor([q - 1], device=self.device)) if fn else (None, None)
+
     def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
         """Exact: int64 z symbols ``(B, N, h, w)`` -> int64 hyper features (units of 2**-ACT_BITS)."""
         z_int = (z_sym << ACT_BITS) + self.tables.z_median_int.to(z_sym.device).view(1, -1, 1, 1)
@@ -124,7 +131,7 @@ class LearnedImageCodec(Codec):
         x = torch.from_numpy(media.pixels).permute(2, 0, 1)[None].float().div(255).to(self.device)
         m = self.model
         x = pad(x)
-        y_s = analyse(m.g_a, x) * m.gain[q - 1].view(1, -1, 1, 1)
+        y_s = analyse(m.g_a, x, self.scales(q)[0]) * m.gain[q - 1].view(1, -1, 1, 1)
         if self.refine:
             from .refine import refine_latent
             y_s = refine_latent(m, x, y_s, q - 1, self.refine, (h, w))
@@ -148,5 +155,6 @@ class LearnedImageCodec(Codec):
         shape = (1, m.cfg.n, -(-h // STRIDE), -(-w // STRIDE))
         z_sym = rans.decode(z_blob, self._z_indexes(shape), self.tables.z_table).reshape(shape)
         y_hat = self.decode_latent(y_blob, self.hyper(torch.from_numpy(z_sym).to(self.device)))
-        x_hat = synthesize(m.g_s, y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)).clamp(0, 1)[0, :, :h, :w]
+        y_hat = y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)
+        x_hat = synthesize(m.g_s, y_hat, self.scales(q)[1]).clamp(0, 1)[0, :, :h, :w]
         return Image((x_hat.permute(1, 2, 0) * 255).round().byte().cpu().numpy())

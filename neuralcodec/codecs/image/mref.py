@@ -15,6 +15,11 @@ joins the channel context::
 Everything that decides a CDF (h_s, cc_s, gc_s, ck_s, agg_s) runs in exact fixed point; LRP
 touches only the reconstruction and stays float. MLIC++'s softmax attention has no exact
 integer form, so the global context is linear attention with ReLU features.
+
+``quality_scales`` gives g_a and g_s a per-quality channel scale after each GDN (``a_scale``,
+``s_scale``, ``(Q, 3, N)``, 1 at init): on top of the latent's gain vectors, each quality
+gets transforms of its own for a few hundred numbers (variable-rate modulation of the
+transforms, as in Song et al. 2021's spatially-adaptive feature transform, per channel only).
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ class MrefConfig:
     global_dim: int = 16          # its feature width
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     transform_n: int = 0   # channels inside g_a and g_s (0 = n, the hyperprior's width)
+    quality_scales: bool = False  # per-quality channel scales on every GDN output of g_a and g_s
 
     @property
     def qualities(self) -> int:
@@ -86,6 +92,16 @@ class MrefModel(nn.Module):
         spread = torch.exp(torch.linspace(np.log(0.5), np.log(2.0), q))[:, None]
         self.gain = nn.Parameter(spread.repeat(1, m))
         self.inv_gain = nn.Parameter((1 / spread).repeat(1, m))
+        if cfg.quality_scales:   # 1 at init: the plain transforms (weights without them warm-start exactly)
+            g = cfg.transform_n or n
+            self.a_scale = nn.Parameter(torch.ones(q, 3, g))
+            self.s_scale = nn.Parameter(torch.ones(q, 3, g))
+
+    def transform_scales(self, quality: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``quality (B,)`` -> the scales of g_a and g_s, ``(B, 3, N)`` each, or (None, None)."""
+        if not self.cfg.quality_scales:
+            return None, None
+        return self.a_scale[quality], self.s_scale[quality]
 
     def context(self, hyper: torch.Tensor, decoded: list[torch.Tensor]) -> torch.Tensor:
         """What slice ``len(decoded)`` is conditioned on (same rule in training and coding)."""
@@ -111,7 +127,8 @@ class MrefModel(nn.Module):
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
         """Args: x ``(B, 3, H, W)`` in [0, 1] (H, W multiples of 64), quality ``(B,)`` in 0..Q-1."""
-        return self.latent_forward(self.g_a(x) * self.gain[quality][:, :, None, None], quality)
+        y = self.g_a(x, self.transform_scales(quality)[0])
+        return self.latent_forward(y * self.gain[quality][:, :, None, None], quality)
 
     def latent_forward(self, y_s: torch.Tensor, quality: torch.Tensor, noise: bool = True) -> dict[str, torch.Tensor]:
         """:meth:`forward` from the scaled latent ``y_s (B, M, H/16, W/16)`` on (what the encoder
@@ -140,4 +157,5 @@ class MrefModel(nn.Module):
             decoded.append(y_hat)
             recon.append(self.refine(s, ctx, y_hat))
         y_rec = torch.cat(recon, 1) * self.inv_gain[quality][:, :, None, None]
-        return {"x_hat": self.g_s(y_rec), "y_likelihoods": torch.cat(liks, 1), "z_likelihoods": z_lik}
+        x_hat = self.g_s(y_rec, self.transform_scales(quality)[1])
+        return {"x_hat": x_hat, "y_likelihoods": torch.cat(liks, 1), "z_likelihoods": z_lik}
