@@ -18,8 +18,8 @@ integer form, so the global context is linear attention with ReLU features.
 
 ``quality_scales`` gives g_a and g_s a per-quality channel scale after each GDN (``a_scale``,
 ``s_scale``, ``(Q, 3, N)``, 1 at init): on top of the latent's gain vectors, each quality
-gets transforms of its own for a few hundred numbers (variable-rate modulation of the
-transforms, as in Song et al. 2021's spatially-adaptive feature transform, per channel only).
+gets transforms of its own for 6·N numbers (variable-rate modulation of the transforms, as in
+Song et al. 2021's spatially-adaptive feature transform, per channel only).
 """
 from __future__ import annotations
 
