@@ -56,7 +56,7 @@ def _latent_symbols(codec, img, q):
     from neuralcodec.codecs.image.hyperprior import pad
     from neuralcodec.entropy import rans
     with torch.no_grad():
-        y_s = m.g_a(pad(x)) * m.gain[q - 1].view(1, -1, 1, 1)
+        y_s = m.g_a(pad(x), codec.scales(q)[0]) * m.gain[q - 1].view(1, -1, 1, 1)
         z_sym = torch.round(m.h_a(y_s) - m.z_density.medians.view(1, -1, 1, 1)).long()
         hyper = codec.hyper(z_sym)
     if isinstance(codec, HyperpriorCodec):
@@ -223,6 +223,9 @@ def test_mref_ablations_round_trip_exactly(switch):
         for net in [model.h_s, *model.cc, *model.gc, *model.ck, *model.agg]:
             for p in net.parameters():
                 p.mul_(4)
+        if model.cfg.quality_scales:   # away from 1, so the scaled transforms are what is coded
+            model.a_scale.uniform_(0.5, 2.0)
+            model.s_scale.uniform_(0.5, 2.0)
     codec = MrefCodec(model)
     enc, dec, _ = _latent_symbols(codec, _img(64, 64), 4)
     assert torch.equal(enc, dec)
