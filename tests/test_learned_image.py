@@ -179,12 +179,22 @@ def test_inference_gdn_equals_the_training_one(inverse, monkeypatch):
         assert out is mine and torch.allclose(out, ref, rtol=1e-6, atol=1e-6)
 
 
+def _busy(transform):
+    """Residual blocks away from the identity (their last convolution starts at zero)."""
+    with torch.no_grad():
+        for name, block in transform.named_children():
+            if name.startswith("res"):
+                block.c.weight.normal_(0, 0.3)
+    return transform
+
+
 @pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("rows", [1, 3, 7])
-def test_banded_synthesis_equals_the_plain_one(rows, scaled, monkeypatch):
+@pytest.mark.parametrize("blocks", [False, True])
+def test_banded_synthesis_equals_the_plain_one(rows, scaled, blocks, monkeypatch):
     from neuralcodec.codecs.image import layers
     torch.manual_seed(0)
-    g_s = layers.synthesis(8, 12).eval()
+    g_s = _busy(layers.synthesis(8, 12, blocks).eval())
     scales = torch.rand(1, 3, 8) + 0.5 if scaled else None
     with torch.no_grad():
         y = torch.randn(1, 12, 11, 5) * 3
@@ -199,10 +209,11 @@ def test_banded_synthesis_equals_the_plain_one(rows, scaled, monkeypatch):
 
 @pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("rows", [1, 3, 7])
-def test_banded_analysis_equals_the_plain_one(rows, scaled, monkeypatch):
+@pytest.mark.parametrize("blocks", [False, True])
+def test_banded_analysis_equals_the_plain_one(rows, scaled, blocks, monkeypatch):
     from neuralcodec.codecs.image import layers
     torch.manual_seed(0)
-    g_a = layers.analysis(8, 12).eval()
+    g_a = _busy(layers.analysis(8, 12, blocks).eval())
     scales = torch.rand(1, 3, 8) + 0.5 if scaled else None
     with torch.no_grad():
         x = torch.rand(1, 3, 176, 80)
@@ -215,7 +226,7 @@ def test_banded_analysis_equals_the_plain_one(rows, scaled, monkeypatch):
 
 
 @pytest.mark.parametrize("switch", [{"checkerboard": False}, {"channel_context": False}, {"lrp": False},
-                                    {"global_context": True}, {"quality_scales": True}])
+                                    {"global_context": True}, {"quality_scales": True}, {"res_blocks": True}])
 def test_mref_ablations_round_trip_exactly(switch):
     torch.manual_seed(0)
     model = MrefModel(MrefConfig(24, 32, 4, 16, **switch))
@@ -226,12 +237,53 @@ def test_mref_ablations_round_trip_exactly(switch):
         if model.cfg.quality_scales:   # away from 1, so the scaled transforms are what is coded
             model.a_scale.uniform_(0.5, 2.0)
             model.s_scale.uniform_(0.5, 2.0)
+    _busy(model.g_a), _busy(model.g_s)
     codec = MrefCodec(model)
     enc, dec, _ = _latent_symbols(codec, _img(64, 64), 4)
     assert torch.equal(enc, dec)
     assert codec.decode(unpack(pack(codec.encode(_img(33, 47), 2)))).pixels.shape == (33, 47, 3)
     out = model(torch.rand(1, 3, 64, 64), torch.tensor([1]))
     assert out["y_likelihoods"].shape == (1, 32, 4, 4)
+
+
+def _grown_computes_the_same(plain: MrefModel, grown: MrefModel) -> tuple[list[str], dict]:
+    """Load ``plain``'s weights into ``grown`` (a model with more parameters), check that both
+    compute the same training forward on qualities 1 and 6; returns (the keys ``plain`` lacks,
+    ``grown``'s output)."""
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    x, q = torch.rand(2, 3, 64, 64), torch.tensor([0, 5])
+    torch.manual_seed(1)
+    ref = plain(x, q)
+    torch.manual_seed(1)
+    out = grown(x, q)
+    assert torch.equal(out["x_hat"], ref["x_hat"]) and torch.equal(out["y_likelihoods"], ref["y_likelihoods"])
+    return missing, out
+
+
+def test_res_blocks_start_as_the_identity_and_learn():
+    """Residual blocks in g_a and g_s start as the identity: a model with them computes exactly
+    what the same model without them does (older weights warm-start exactly) and codes the same
+    bytes; a training step moves them, and then both ends change."""
+    from neuralcodec.codecs.image.layers import Bottleneck
+    torch.manual_seed(0)
+    plain = MrefModel(MrefConfig(24, 32, 4, 16, quality_scales=True))
+    blocks = MrefModel(MrefConfig(24, 32, 4, 16, quality_scales=True, res_blocks=True))
+    missing, out = _grown_computes_the_same(plain, blocks)
+    assert {k.split(".")[1] for k in missing} == {"res1", "res2", "res3"} and len(missing) == 4 * 6
+    assert sum(isinstance(b, Bottleneck) for b in blocks.modules()) == 4
+    img = _img(40, 56)
+    base = MrefCodec(plain.eval()).encode(img, 3)
+    assert MrefCodec(blocks.eval()).encode(img, 3).streams == base.streams
+    blocks.train()
+    (out["x_hat"].square().mean() + out["y_likelihoods"].log().mean()).backward()
+    assert blocks.g_a.res2.c.weight.grad.abs().sum() > 0 and blocks.g_s.res1.c.weight.grad.abs().sum() > 0
+    _busy(blocks.g_a), _busy(blocks.g_s)
+    with torch.no_grad():
+        blocks.g_a.res3.c.bias.fill_(3.0)   # enough to move this untrained model's (near-zero) latent
+    codec = MrefCodec(blocks.eval())
+    moved = codec.encode(img, 3)
+    assert moved.streams != base.streams
+    assert not np.array_equal(codec.decode(base).pixels, MrefCodec(plain).decode(base).pixels)
 
 
 def test_quality_scales_start_as_the_plain_transforms_and_shape_both_ends():
@@ -242,13 +294,8 @@ def test_quality_scales_start_as_the_plain_transforms_and_shape_both_ends():
     torch.manual_seed(0)
     plain = MrefModel(MrefConfig(24, 32, 4, 16))
     scaled = MrefModel(MrefConfig(24, 32, 4, 16, quality_scales=True))
-    assert scaled.load_state_dict(plain.state_dict(), strict=False).missing_keys == ["a_scale", "s_scale"]
-    x, q = torch.rand(2, 3, 64, 64), torch.tensor([0, 5])
-    torch.manual_seed(1)
-    ref = plain(x, q)
-    torch.manual_seed(1)
-    out = scaled(x, q)
-    assert torch.equal(out["x_hat"], ref["x_hat"]) and torch.equal(out["y_likelihoods"], ref["y_likelihoods"])
+    missing, out = _grown_computes_the_same(plain, scaled)
+    assert missing == ["a_scale", "s_scale"]
     loss = out["x_hat"].square().mean() + out["y_likelihoods"].log().mean()
     loss.backward()
     assert scaled.a_scale.grad[[0, 5]].abs().sum() > 0 and scaled.s_scale.grad[[0, 5]].abs().sum() > 0

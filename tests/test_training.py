@@ -37,7 +37,7 @@ def _fixed_loss(model, files) -> float:
 
 
 @pytest.mark.parametrize("model,extra", [("hyperprior", {}), ("mref", {}), ("mref", {"global_context": True}),
-                                         ("mref", {"quality_scales": True})])
+                                         ("mref", {"quality_scales": True}), ("mref", {"res_blocks": True})])
 def test_tiny_training_lowers_the_loss(tmp_path, model, extra):
     import lightning as L
     from neuralcodec.codecs.image.learned import load_model
@@ -56,6 +56,8 @@ def test_tiny_training_lowers_the_loss(tmp_path, model, extra):
         assert all(getattr(trained.cfg, k) == v for k, v in extra.items())
         if "quality_scales" in extra:
             assert not torch.equal(trained.s_scale, torch.ones_like(trained.s_scale))
+        if "res_blocks" in extra:   # trained away from the identity they start as
+            assert trained.g_a.res3.c.weight.abs().sum() > 0 and trained.g_s.res1.c.weight.abs().sum() > 0
     assert _losses(Path(cfg.out))  # the CSV log has the training curve
 
 

@@ -25,6 +25,7 @@ class ImageTrainConfig:
     global_context: bool = False       # mref: linear-attention global context (global_context.py)
     global_dim: int = 16
     quality_scales: bool = False       # mref: per-quality channel scales inside g_a and g_s
+    res_blocks: bool = False           # mref: residual bottleneck blocks inside g_a and g_s (identity at init)
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
@@ -51,6 +52,8 @@ class ImageTrainConfig:
             mref |= {"global_context": True, "global_dim": self.global_dim}
         if self.quality_scales:   # likewise
             mref |= {"quality_scales": True}
+        if self.res_blocks:
+            mref |= {"res_blocks": True}
         return base | (mref if self.model == "mref" else {})
 
 

@@ -5,7 +5,9 @@
 
 Both take optional per-sample channel scales ``(B, 3, N)``, one row per GDN, applied to the
 GDN's output (a variable-rate model's per-quality modulation of its transforms; pointwise,
-so banded inference is unchanged).
+so banded inference is unchanged). ``blocks=True`` adds a residual bottleneck block (as in
+ELIC / MLIC++) at 1/4 and 1/8 resolution of each: after g_a's GDNs 2 and 3, after g_s's
+IGDNs 1 and 2. Each starts as the identity, so weights without them warm-start exactly.
 """
 from __future__ import annotations
 
@@ -72,21 +74,55 @@ class GDN(nn.Module):
         return x
 
 
+class Bottleneck(nn.Module):
+    """Residual bottleneck block: ``x + c(act(b(act(a(x)))))``, 1x1 C->C/2, 3x3 C/2->C/2, 1x1
+    C/2->C; ``(B, C, H, W) -> (B, C, H, W)``. The last convolution starts at zero, so a new
+    block is exactly the identity (a trained transform gains it without changing at step 0)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        half = channels // 2
+        self.a, self.b, self.c = nn.Conv2d(channels, half, 1), nn.Conv2d(half, half, 3, 1, 1), nn.Conv2d(half, channels, 1)
+        nn.init.zeros_(self.c.weight)
+        nn.init.zeros_(self.c.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c(F.gelu(self.b(F.gelu(self.a(x)))))
+
+
 class Transform(nn.Sequential):
-    """A transform whose GDN outputs may be scaled per sample and channel.
+    """A transform whose GDN outputs may be scaled per sample and channel, and followed by blocks.
 
     ``forward(x, scales=None)``: ``scales (B, G, C)``, G = the number of GDN layers, scales the
-    output of the g-th GDN by ``scales[:, g]``; None leaves the plain Sequential. Parameter
-    names are the Sequential's (``g_a.0.weight`` ...), so weights without scales still load."""
+    output of the g-th GDN by ``scales[:, g]``; None leaves the plain Sequential. ``blocks``
+    ``{g: module}`` runs ``module`` after the g-th GDN (1-based) and its scale, registered as
+    ``res{g}``. The layers keep the Sequential's parameter names (``g_a.0.weight`` ...), so
+    weights without scales or blocks still load."""
+
+    def __init__(self, *layers: nn.Module, blocks: dict[int, nn.Module] | None = None):
+        super().__init__(*layers)
+        for g, block in (blocks or {}).items():
+            self.add_module(f"res{g}", block)
+
+    @property
+    def blocks(self) -> int:
+        """How many blocks the transform has (each reaches one row further: see the halos)."""
+        return sum(name.startswith("res") for name in self._modules)
 
     def forward(self, x: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
         g = 0
-        for layer in self:
+        for name, layer in self._modules.items():
+            if name.startswith("res"):
+                continue
             x = layer(x)
-            if scales is not None and isinstance(layer, GDN):
-                s = scales[:, g, :, None, None]
-                x = x * s if torch.is_grad_enabled() else x.mul_(s)
+            if isinstance(layer, GDN):
+                if scales is not None:
+                    s = scales[:, g, :, None, None]
+                    x = x * s if torch.is_grad_enabled() else x.mul_(s)
                 g += 1
+                block = self._modules.get(f"res{g}")
+                if block is not None:
+                    x = block(x)
         return x
 
 
@@ -98,13 +134,14 @@ def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose
     return nn.ConvTranspose2d(cin, cout, k, stride, k // 2, output_padding=stride - 1)
 
 
-def analysis(n: int, m: int) -> Transform:
-    return Transform(conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m))
+def analysis(n: int, m: int, blocks: bool = False) -> Transform:
+    return Transform(conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m),
+                     blocks={2: Bottleneck(n), 3: Bottleneck(n)} if blocks else None)
 
 
-def synthesis(n: int, m: int) -> Transform:
+def synthesis(n: int, m: int, blocks: bool = False) -> Transform:
     return Transform(deconv(m, n), GDN(n, True), deconv(n, n), GDN(n, True), deconv(n, n), GDN(n, True),
-                     deconv(n, 3))
+                     deconv(n, 3), blocks={1: Bottleneck(n), 2: Bottleneck(n)} if blocks else None)
 
 
 def synthesize(g_s: Transform, y: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
@@ -112,6 +149,7 @@ def synthesize(g_s: Transform, y: torch.Tensor, scales: torch.Tensor | None = No
 
     When ``g_s``'s widest activation (its n channels at half resolution) would pass
     :data:`SYNTH_ELEMENTS`, it runs on bands of latent rows, each reading :data:`SYNTH_HALO` rows
+    (one more per residual block: a block's 3x3 reaches 8 or 4 pixel rows further)
     more on both sides. A 5x5 stride-2 deconvolution reads one input row beyond each output row,
     and GDN none, so a band's wrong edge (zeros beyond its rows) spoils at most its first 15 and
     last 30 pixel rows: the halo's 32 rows are cut off, and what is kept is ``g_s(y)`` up to
@@ -123,7 +161,7 @@ def synthesize(g_s: Transform, y: torch.Tensor, scales: torch.Tensor | None = No
     per_row = b * n * (stride // 2) ** 2 * w   # elements of the widest activation per latent row
     if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
         return g_s(y, scales)
-    return _in_bands(lambda band: g_s(band, scales), y, h, max(1, SYNTH_ELEMENTS // per_row), SYNTH_HALO, 1, stride)
+    return _in_bands(lambda band: g_s(band, scales), y, h, max(1, SYNTH_ELEMENTS // per_row), SYNTH_HALO + g_s.blocks, 1, stride)
 
 
 def analyse(g_a: Transform, x: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
@@ -132,7 +170,8 @@ def analyse(g_a: Transform, x: torch.Tensor, scales: torch.Tensor | None = None)
     When ``g_a``'s widest activation (its n channels at half resolution) would pass
     :data:`SYNTH_ELEMENTS`, it runs on bands of latent rows. Latent row ``o`` reads pixel rows
     ``16o - 30 .. 16o + 30`` through four 5x5 stride-2 convolutions, so each band reads
-    :data:`ANALYSIS_HALO` latent rows (32 pixel rows, keeping the stride grid) beyond its edges,
+    :data:`ANALYSIS_HALO` latent rows (32 pixel rows, keeping the stride grid), one more per residual
+    block, beyond its edges,
     and what it keeps is ``g_a(x)`` up to float summation order. ``scales``: as :class:`Transform`'s."""
     b, _, height, width = x.shape
     n = g_a[0].out_channels
@@ -141,7 +180,7 @@ def analyse(g_a: Transform, x: torch.Tensor, scales: torch.Tensor | None = None)
     per_row = b * n * (stride // 2) ** 2 * (width // stride)
     if torch.is_grad_enabled() or per_row * h <= SYNTH_ELEMENTS:
         return g_a(x, scales)
-    return _in_bands(lambda band: g_a(band, scales), x, h, max(1, SYNTH_ELEMENTS // per_row), ANALYSIS_HALO, stride, 1)
+    return _in_bands(lambda band: g_a(band, scales), x, h, max(1, SYNTH_ELEMENTS // per_row), ANALYSIS_HALO + g_a.blocks, stride, 1)
 
 
 def _in_bands(net, x: torch.Tensor, h: int, rows: int, halo: int, row_in: int, row_out: int):

@@ -19,7 +19,8 @@ integer form, so the global context is linear attention with ReLU features.
 ``quality_scales`` gives g_a and g_s a per-quality channel scale after each GDN (``a_scale``,
 ``s_scale``, ``(Q, 3, N)``, 1 at init): on top of the latent's gain vectors, each quality
 gets transforms of its own for 6·N numbers (variable-rate modulation of the transforms, as in
-Song et al. 2021's spatially-adaptive feature transform, per channel only).
+Song et al. 2021's spatially-adaptive feature transform, per channel only). ``res_blocks``
+gives each transform two residual bottleneck blocks (layers.py), identity at init.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class MrefConfig:
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     transform_n: int = 0   # channels inside g_a and g_s (0 = n, the hyperprior's width)
     quality_scales: bool = False  # per-quality channel scales on every GDN output of g_a and g_s
+    res_blocks: bool = False      # residual bottleneck blocks at 1/4 and 1/8 resolution in g_a and g_s
 
     @property
     def qualities(self) -> int:
@@ -75,7 +77,7 @@ class MrefModel(nn.Module):
         n, m, k, wd, q = cfg.n, cfg.m, cfg.slice_channels, cfg.width, cfg.qualities
         self.cfg = cfg
         g = cfg.transform_n or n
-        self.g_a, self.g_s = analysis(g, m), synthesis(g, m)
+        self.g_a, self.g_s = analysis(g, m, cfg.res_blocks), synthesis(g, m, cfg.res_blocks)
         self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
         self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, m, 3, 1, False)])
         ctx = [m + (s * k if cfg.channel_context else 0) for s in range(cfg.slices)]
