@@ -341,3 +341,40 @@ def test_a_compiled_run_trains_and_exports(tmp_path):
     model = load_model(Path(summary["weights"]))
     assert not any("_orig_mod" in k for k in model.state_dict())
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_drop_res_blocks_leaves_the_plain_model(tmp_path):
+    """scripts/drop_res_blocks.py: the output is a plain mref (no blocks in its config or file)
+    that codes what the source codes with its blocks reset to the identity; it says what it dropped."""
+    import importlib.util
+    from neuralcodec.codecs.image.learned import load_model
+    from neuralcodec.codecs.image.mref import MrefConfig, MrefModel
+    from neuralcodec.codecs.image.mref_codec import MrefCodec
+    from neuralcodec.codecs.image.weights import write
+    from neuralcodec.media import Image
+    spec = importlib.util.spec_from_file_location("drop", Path(__file__).parents[1] / "scripts" / "drop_res_blocks.py")
+    drop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drop)
+    torch.manual_seed(0)
+    cfg = MrefConfig(16, 24, 2, 8, lambdas=(0.01, 0.05), res_blocks=True)
+    model = MrefModel(cfg)
+    with torch.no_grad():
+        model.g_s.res1.c.weight.normal_(0, 0.1)   # a block that learned something
+    meta = {"model": "mref", "config": json.dumps({k: v for k, v in vars(cfg).items()}), "card": "{}"}
+    write(model, tmp_path / "src.safetensors", meta)
+    assert drop.main([str(tmp_path / "src.safetensors"), str(tmp_path / "dst.safetensors")]) == 0
+    assert drop.main([str(tmp_path / "src.safetensors"), str(tmp_path / "dst.safetensors")]) == 2   # no --force
+    assert drop.main([str(tmp_path / "dst.safetensors"), str(tmp_path / "again.safetensors")]) == 2  # nothing to drop
+    plain = load_model(tmp_path / "dst.safetensors")
+    assert not plain.cfg.res_blocks and not any(".res" in k for k in load_file(tmp_path / "dst.safetensors"))
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "dst.safetensors"), "pt") as f:
+        dropped = json.loads(f.metadata()["card"])["dropped"]
+    assert dropped["g_s.res1"] > 0 and dropped["g_a.res2"] == 0
+    source = load_model(tmp_path / "src.safetensors")
+    with torch.no_grad():
+        source.g_s.res1.c.weight.zero_()
+    img = Image((torch.rand(48, 64, 3) * 255).byte().numpy())
+    a, b = MrefCodec(plain), MrefCodec(source)
+    assert a.encode(img, 2).streams == b.encode(img, 2).streams
+    assert (a.decode(a.encode(img, 2)).pixels == b.decode(b.encode(img, 2)).pixels).all()
