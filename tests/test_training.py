@@ -344,7 +344,7 @@ def test_a_compiled_run_trains_and_exports(tmp_path):
 
 
 def test_drop_res_blocks_leaves_the_plain_model(tmp_path):
-    """scripts/drop_res_blocks.py: the output is a plain mref (no blocks in its config or file)
+    """scripts/pack_weights.py --drop-res-blocks: the output is a plain mref (no blocks in its config or file)
     that codes what the source codes with its blocks reset to the identity; it says what it dropped."""
     import importlib.util
     from neuralcodec.codecs.image.learned import load_model
@@ -352,9 +352,10 @@ def test_drop_res_blocks_leaves_the_plain_model(tmp_path):
     from neuralcodec.codecs.image.mref_codec import MrefCodec
     from neuralcodec.codecs.image.weights import write
     from neuralcodec.media import Image
-    spec = importlib.util.spec_from_file_location("drop", Path(__file__).parents[1] / "scripts" / "drop_res_blocks.py")
-    drop = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(drop)
+    spec = importlib.util.spec_from_file_location("pack", Path(__file__).parents[1] / "scripts" / "pack_weights.py")
+    pack_weights = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack_weights)
+    drop = lambda src, dst: pack_weights.main([str(tmp_path / src), str(tmp_path / dst), "--drop-res-blocks"])  # noqa: E731
     torch.manual_seed(0)
     cfg = MrefConfig(16, 24, 2, 8, lambdas=(0.01, 0.05), res_blocks=True)
     model = MrefModel(cfg)
@@ -362,9 +363,9 @@ def test_drop_res_blocks_leaves_the_plain_model(tmp_path):
         model.g_s.res1.c.weight.normal_(0, 0.1)   # a block that learned something
     meta = {"model": "mref", "config": json.dumps({k: v for k, v in vars(cfg).items()}), "card": "{}"}
     write(model, tmp_path / "src.safetensors", meta)
-    assert drop.main([str(tmp_path / "src.safetensors"), str(tmp_path / "dst.safetensors")]) == 0
-    assert drop.main([str(tmp_path / "src.safetensors"), str(tmp_path / "dst.safetensors")]) == 2   # no --force
-    assert drop.main([str(tmp_path / "dst.safetensors"), str(tmp_path / "again.safetensors")]) == 2  # nothing to drop
+    assert drop("src.safetensors", "dst.safetensors") == 0
+    assert drop("src.safetensors", "dst.safetensors") == 2     # no --force
+    assert drop("dst.safetensors", "again.safetensors") == 2   # nothing to drop
     plain = load_model(tmp_path / "dst.safetensors")
     assert not plain.cfg.res_blocks and not any(".res" in k for k in load_file(tmp_path / "dst.safetensors"))
     from safetensors import safe_open

@@ -10,10 +10,7 @@ entropy-parameter network runs in fixed point:
 
 Each conv is computed in float64 on integer values whose every partial sum stays below 2**53,
 so the result is the exact integer in any summation order, on CPU or CUDA (FFT and Winograd
-algorithms are switched off: their intermediates are not integers; float64 has no TF32). Between
-the layers of a stack the integers stay in float64 (partial sums are at most 2**20 * 2**15 times
-the fan-in, below 2**48 here, biases below 2**41), where rounding, the bias, the power-of-two
-division and the floor are exact too, so nothing converts to int64 and back. Training uses the
+algorithms are switched off: their intermediates are not integers; float64 has no TF32). Training uses the
 same quantization through straight-through rounding (:class:`FakeQuantConv`), so the float
 network the optimizer sees is the integer network the coder runs, up to rounding noise.
 """
@@ -64,32 +61,22 @@ class FakeQuantConv(nn.Module):
         b = torch.floor(self.conv.bias.detach().double() * (1 << (ACT_BITS + W_BITS)) + 0.5)
         return w.long(), b.long()
 
-    def grid_params(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`integer_params` as float64 on ``device``, cached until the weights change (the
-        parameters' in-place version counters and storage decide)."""
-        w, b = self.conv.weight, self.conv.bias
-        key = (w._version, b._version, w.data_ptr(), b.data_ptr(), str(device))
-        if getattr(self, "_grid", (None,))[0] != key:
-            wi, bi = self.integer_params()
-            self._grid = (key, wi.double().to(device), bi.double().to(device).view(1, -1, 1, 1))
-        return self._grid[1], self._grid[2]
-
 
 def exact_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int, transposed: bool,
                 relu: bool) -> torch.Tensor:
-    """One layer in exact integer arithmetic, on integers held in float64 (every value here stays
-    below 2**53, where float64 holds integers exactly and a division by a power of two is exact):
-    ``x`` ``(B, C, H, W)``, ``w`` and ``b`` ``(1, C', 1, 1)`` float64 on ``x``'s device; returns float64
-    integers, the same numbers int64 arithmetic gives."""
+    """One layer in exact integer arithmetic. ``x``: int64 ``(B, C, H, W)`` on any device."""
     k = w.shape[-1]
+    xd, wd = x.double(), w.double().to(x.device)
     # plain im2col + GEMM only: FFT/Winograd algorithms (cuDNN) leave the integers
     with torch.backends.cudnn.flags(enabled=False):  # (oneDNN has no float64 conv: CPU is native)
         if transposed:
-            acc = F.conv_transpose2d(x, w, None, stride, k // 2, stride - 1)
+            acc = F.conv_transpose2d(xd, wd, None, stride, k // 2, stride - 1)
         else:
-            acc = F.conv2d(x, w, None, stride, k // 2)
-    acc = acc.round_().add_(b).add_(1 << (W_BITS - 1)).div_(1 << W_BITS).floor_()
-    return acc.clamp_(0 if relu else -ACT_LIMIT, ACT_LIMIT)
+            acc = F.conv2d(xd, wd, None, stride, k // 2)
+    acc = torch.round(acc).long() + b.to(x.device).view(1, -1, 1, 1)
+    out = torch.div(acc + (1 << (W_BITS - 1)), 1 << W_BITS, rounding_mode="floor")
+    out = out.clamp(-ACT_LIMIT, ACT_LIMIT)
+    return out.clamp(min=0) if relu else out
 
 
 class ExactStack(nn.Module):
@@ -114,8 +101,8 @@ class ExactStack(nn.Module):
     @torch.no_grad()
     def exact(self, x_int: torch.Tensor) -> torch.Tensor:
         """int64 activations (units of 2**-ACT_BITS) -> int64 outputs, bit-exact everywhere."""
-        x = x_int.clamp(-ACT_LIMIT, ACT_LIMIT).double()
+        x = x_int.clamp(-ACT_LIMIT, ACT_LIMIT)
         for i, (layer, (_, _, _, stride, transposed)) in enumerate(zip(self.layers, self.spec)):
-            w, b = layer.grid_params(x.device)
+            w, b = layer.integer_params()
             x = exact_layer(x, w, b, stride, transposed, relu=i < len(self.layers) - 1)
-        return x.long()
+        return x
