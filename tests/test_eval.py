@@ -107,6 +107,27 @@ def test_bd_rate_sanity():
     assert bd.bd_rate(r[:3], d[:3], r, d) is None  # too few points
 
 
+def test_rate_at_quality_point_by_point():
+    r, d = [0.1, 0.2, 0.4, 0.8, 1.6], [28.0, 30.5, 33.0, 35.5, 38.0]   # log-rate linear in dB
+    got = bd.rate_at_quality(r, d, [28.0, 31.75, 38.0, 27.9, 38.1])
+    assert got[:3] == pytest.approx([0.1, 0.2 * 2**0.5, 1.6])            # at, between, at the end
+    assert got[3:] == [None, None]                                        # outside the anchor's range
+    assert bd.rate_at_quality(r, [28.0, 30.0, 29.0, 33.0, 35.0], [30.0]) == [None]   # not increasing
+
+
+def test_rd_gap_script_reads_a_sweep():
+    import runpy
+    gap = runpy.run_path(str(FIX.parents[1] / "scripts" / "rd_gap.py"))["gap"]
+    sweep = {"rate": "bpp", "curves": {
+        "a": {"results": {"point": [1, 2, 3, 4], "bpp": [0.1, 0.2, 0.4, 0.8], "psnr-rgb": [28.0, 30.0, 32.0, 34.0]}},
+        "b": {"results": {"point": [1, 2], "bpp": [0.15, 0.5], "psnr-rgb": [30.0, 35.0]}}}}
+    out = gap(sweep, "b", "a", "psnr-rgb")["points"]
+    assert out[0] == {"point": 1, "bpp": 0.15, "psnr-rgb": 30.0, "a_bpp": 0.2, "difference_%": -25.0}
+    assert out[1]["difference_%"] is None                                 # 35 dB: beyond a's range
+    with pytest.raises(SystemExit, match="not in the sweep"):
+        gap(sweep, "c", "a", "psnr-rgb")
+    assert json.loads(json.dumps(out)) == out
+
 def test_image_sweep_end_to_end_and_resume(tmp_path):
     files = sorted((FIX / "images").glob("*.png"))
     out = tmp_path / "rd"

@@ -40,3 +40,19 @@ def bd_rate(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | No
 def bd_quality(rate_a, dist_a, rate_t, dist_t, method: str = "cubic") -> float | None:
     """Average quality difference of test vs anchor at equal rate (dB for PSNR)."""
     return _delta("bd_psnr", rate_a, dist_a, rate_t, dist_t, method)
+
+
+def rate_at_quality(rate_a, dist_a, dist_t) -> list[float | None]:
+    """The anchor's rate at each quality of ``dist_t``: PCHIP of log-rate over quality through the
+    anchor's points (the interpolant of :func:`bd_rate`'s PCHIP method), ``None`` outside the
+    anchor's quality range or where its curve is not increasing.
+
+    Where BD-rate averages, this says where on the curve a codec gains or loses: compare
+    ``rate_t[i]`` with the returned ``rate[i]``."""
+    from scipy.interpolate import PchipInterpolator
+    ra, da = _curve(rate_a, dist_a)
+    if len(ra) < 2 or np.any(np.diff(da) <= 0):
+        return [None] * len(dist_t)
+    fn = PchipInterpolator(da, np.log(ra), extrapolate=False)
+    out = [float(np.exp(fn(d))) if da[0] <= d <= da[-1] else None for d in np.asarray(dist_t, np.float64)]
+    return [v if v is not None and np.isfinite(v) else None for v in out]
