@@ -379,3 +379,20 @@ def test_drop_res_blocks_leaves_the_plain_model(tmp_path):
     a, b = MrefCodec(plain), MrefCodec(source)
     assert a.encode(img, 2).streams == b.encode(img, 2).streams
     assert (a.decode(a.encode(img, 2)).pixels == b.decode(b.encode(img, 2)).pixels).all()
+
+
+def test_train_qualities_trains_only_those(tmp_path):
+    from neuralcodec.training.image import ImageCodecModule, draw_qualities
+    cfg = _cfg(tmp_path, max_steps=6, model="mref", slices=2, width=16, quality_scales=True, train_qualities=(2, 5))
+    torch.manual_seed(0)
+    assert set(draw_qualities(cfg, 400).tolist()) == {1, 4}                  # 0-based, both drawn
+    torch.manual_seed(0)
+    assert draw_qualities(replace(cfg, train_qualities=()), 400).unique().numel() == len(cfg.lambdas)
+    with pytest.raises(ValueError, match="qualities 1..6"):
+        ImageCodecModule(replace(cfg, train_qualities=(0, 2)))
+    with pytest.raises(ValueError, match="qualities 1..6"):
+        ImageCodecModule(replace(cfg, train_qualities=(7,)))
+    summary = train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
+    trained = load_file(summary["weights"])
+    moved = [q for q in range(len(cfg.lambdas)) if not torch.equal(trained["s_scale"][q], torch.ones_like(trained["s_scale"][q]))]
+    assert moved == [1, 4]                    # the per-quality parameters of the other qualities saw no gradient

@@ -17,6 +17,7 @@ class ImageTrainConfig:
     m: int = 192
     transform_n: int = 0               # channels inside g_a / g_s (0 = n); wider than init_from's: widened
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+    train_qualities: tuple[int, ...] = ()   # the qualities (1-based) the steps draw from; () = all of them
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
     checkerboard: bool = True          # mref ablations (see MrefConfig)
@@ -97,7 +98,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainCo
     unknown = set(raw) - known
     if unknown:
         raise NeuralCodecError(f"{path}: unknown config keys {sorted(unknown)}")
-    for k in ("lambdas", "lr_drop_at"):
+    for k in ("lambdas", "lr_drop_at", "train_qualities"):
         if k in raw:
             raw[k] = tuple(raw[k])
     return cls(**raw)
