@@ -128,6 +128,7 @@ def test_rd_gap_script_reads_a_sweep():
         gap(sweep, "c", "a", "psnr-rgb")
     assert json.loads(json.dumps(out)) == out
 
+
 def test_image_sweep_end_to_end_and_resume(tmp_path):
     files = sorted((FIX / "images").glob("*.png"))
     out = tmp_path / "rd"

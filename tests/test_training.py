@@ -392,7 +392,14 @@ def test_train_qualities_trains_only_those(tmp_path):
         ImageCodecModule(replace(cfg, train_qualities=(0, 2)))
     with pytest.raises(ValueError, match="qualities 1..6"):
         ImageCodecModule(replace(cfg, train_qualities=(7,)))
+    from neuralcodec.errors import NeuralCodecError
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": "mref", "lambdas": [0.01, 0.02], "train_qualities": [0, 2]}')
+    with pytest.raises(NeuralCodecError, match=r"train_qualities \[0, 2\] must lie in 1..2"):
+        load_config(bad)
     summary = train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
     trained = load_file(summary["weights"])
     moved = [q for q in range(len(cfg.lambdas)) if not torch.equal(trained["s_scale"][q], torch.ones_like(trained["s_scale"][q]))]
     assert moved == [1, 4]                    # the per-quality parameters of the other qualities saw no gradient
+    start = ImageCodecModule(cfg).model.gain.detach()
+    assert [q for q in range(len(cfg.lambdas)) if not torch.equal(trained["gain"][q], start[q])] == [1, 4]

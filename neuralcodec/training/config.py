@@ -101,7 +101,12 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainCo
     for k in ("lambdas", "lr_drop_at", "train_qualities"):
         if k in raw:
             raw[k] = tuple(raw[k])
-    return cls(**raw)
+    cfg = cls(**raw)
+    picked = getattr(cfg, "train_qualities", ())
+    if picked and not all(1 <= q <= len(cfg.lambdas) for q in picked):
+        raise NeuralCodecError(f"{path}: train_qualities {list(picked)} must lie in 1..{len(cfg.lambdas)}, "
+                               "one per lambda")
+    return cfg
 
 
 def to_dict(cfg: ImageTrainConfig | AudioTrainConfig) -> dict:
