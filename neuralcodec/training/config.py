@@ -42,6 +42,11 @@ class ImageTrainConfig:
     checkpoint_every: int = 500
     out: str = "runs/hyperprior"
 
+    def __post_init__(self):
+        if not all(1 <= q <= len(self.lambdas) for q in self.train_qualities):
+            raise NeuralCodecError(f"train_qualities {list(self.train_qualities)} must lie in "
+                                   f"1..{len(self.lambdas)}, one per lambda")
+
     def model_config(self) -> dict:
         """The model's own config (what goes into the weights' metadata)."""
         base = {"n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
@@ -101,12 +106,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainCo
     for k in ("lambdas", "lr_drop_at", "train_qualities"):
         if k in raw:
             raw[k] = tuple(raw[k])
-    cfg = cls(**raw)
-    picked = getattr(cfg, "train_qualities", ())
-    if picked and not all(1 <= q <= len(cfg.lambdas) for q in picked):
-        raise NeuralCodecError(f"{path}: train_qualities {list(picked)} must lie in 1..{len(cfg.lambdas)}, "
-                               "one per lambda")
-    return cfg
+    try:
+        return cls(**raw)
+    except NeuralCodecError as e:
+        raise NeuralCodecError(f"{path}: {e}") from None
 
 
 def to_dict(cfg: ImageTrainConfig | AudioTrainConfig) -> dict:

@@ -165,23 +165,13 @@ def rd_loss(model: torch.nn.Module, x: torch.Tensor, quality: torch.Tensor) -> d
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr}
 
 
-def quality_pool(cfg: ImageTrainConfig) -> torch.Tensor | None:
-    """0-based indexes of ``cfg.train_qualities`` (1-based), or None for every lambda."""
-    if not cfg.train_qualities:
-        return None
-    n = len(cfg.lambdas)
-    if min(cfg.train_qualities) < 1 or max(cfg.train_qualities) > n:
-        raise ValueError(f"train_qualities {list(cfg.train_qualities)}: the recipe has qualities 1..{n}")
-    return torch.tensor(cfg.train_qualities) - 1
-
-
 def draw_qualities(cfg: ImageTrainConfig, batch: int, device=None) -> torch.Tensor:
-    """``(batch,)`` 0-based quality indexes for one step, uniform over :func:`quality_pool`,
-    from torch's generator of ``device`` (seeded per step)."""
-    pool = quality_pool(cfg)
-    if pool is None:
+    """``(batch,)`` 0-based quality indexes for one step, uniform over ``cfg.train_qualities``
+    (1-based; empty = every lambda), from torch's generator of ``device`` (seeded per step)."""
+    if not cfg.train_qualities:
         return torch.randint(len(cfg.lambdas), (batch,), device=device)
-    return pool.to(device)[torch.randint(len(pool), (batch,), device=device)]
+    pool = torch.tensor(cfg.train_qualities, device=device) - 1
+    return pool[torch.randint(len(pool), (batch,), device=device)]
 
 
 class ImageCodecModule(L.LightningModule):
@@ -190,7 +180,6 @@ class ImageCodecModule(L.LightningModule):
         self.cfg = cfg
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
-        quality_pool(cfg)   # a bad train_qualities fails here, not at the first step
         self.initialized = warm_start(self.model, cfg.init_from) if cfg.init_from else 0
         if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
             self.model.g_a.compile()
