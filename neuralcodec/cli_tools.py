@@ -125,12 +125,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise NeuralCodecError(f"{a.config} is not a recipe for {a.modality} (model {cfg.model!r})")
     if a.modality == "audio":
         from .training.audio import audio_files, train as train_audio
-        files, speech = audio_files(cfg.data, cfg.data_dir)
         if a.export_from:
             from .training.audio import export_checkpoint
             out = Path(cfg.out).expanduser() / "wavtok.safetensors"
-            summary = export_checkpoint(cfg, files, speech, Path(a.export_from), out)
+            summary = export_checkpoint(cfg, Path(a.export_from), out)
         else:
+            files, speech = audio_files(cfg.data, cfg.data_dir)
             summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress,
                                   max_minutes=a.max_minutes)
     else:

@@ -233,12 +233,14 @@ def audio_files(split_or_dir: str, data_dir: str) -> tuple[list[Path], set[Path]
     return files, speech
 
 
-def export_checkpoint(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], ckpt: Path, out: Path) -> dict:
+def export_checkpoint(cfg: AudioTrainConfig, ckpt: Path, out: Path) -> dict:
     """Weights + prior from a checkpoint of a run (e.g. one still training, or stopped early);
-    wall time as its ``WallClock`` saved it (None for checkpoints of runs without one)."""
+    wall time as its ``WallClock`` saved it (None for checkpoints of runs without one). The
+    checkpoint is read before the recipe's data (the prior's), so a bad one is the error given."""
     state = load_checkpoint(ckpt)
     module = AudioCodecModule(cfg)
     load_into(module, state, ckpt)
+    files, speech = audio_files(cfg.data, cfg.data_dir)
     clips, flags = load_clips(files, cfg.max_seconds_per_file, speech)
     wall = checkpoint_seconds(state)
     card = {"config": to_dict(cfg), "steps": state["global_step"] // 2, "device": "cpu (from checkpoint)",
