@@ -402,3 +402,40 @@ def test_train_qualities_trains_only_those(tmp_path):
     assert moved == [1, 4]                    # the per-quality parameters of the other qualities saw no gradient
     start = ImageCodecModule(cfg).model.gain.detach()
     assert [q for q in range(len(cfg.lambdas)) if not torch.equal(trained["gain"][q], start[q])] == [1, 4]
+
+
+def test_encoder_only_widens_and_trains_the_encoder_alone(tmp_path):
+    """analysis_n 16 -> 24 from trained weights, trained with encoder_only: g_a grows (its new
+    channels start with no way into the latent, so the latent is the old one), the encoder's own
+    tensors move, and every tensor the decoder reads stays bit for bit, so a file the source
+    weights wrote decodes to the same pixels with the new weights."""
+    import numpy as np
+    from neuralcodec.codecs.image.learned import build_model, load_model
+    from neuralcodec.codecs.image.mref_codec import MrefCodec
+    from neuralcodec.media import Image
+    from neuralcodec.training.image import encoder_param
+    from neuralcodec.codecs.image.weights import write as write_weights
+    torch.manual_seed(0)
+    base = {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483],
+            "quality_scales": True}
+    old = build_model("mref", base).eval()
+    src = tmp_path / "src.safetensors"
+    write_weights(old, src, {"model": "mref", "config": json.dumps(base)})
+    old = load_model(src)
+    cfg = _cfg(tmp_path, max_steps=6, model="mref", slices=2, width=16, quality_scales=True, analysis_n=24,
+               encoder_only=True, init_from=str(src))
+    summary = train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
+    new = load_model(Path(summary["weights"]))
+    assert new.cfg.analysis_n == 24 and new.g_a[0].weight.shape[0] == 24 and new.g_s[0].weight.shape[1] == 16
+    old_state, new_state = old.state_dict(), new.state_dict()
+    decoder = [k for k in new_state if not encoder_param(k)]
+    assert decoder and all(torch.equal(new_state[k], old_state[k]) for k in decoder)
+    assert all(not encoder_param(k) for k in ("inv_gain", "s_scale", "g_s.0.weight", "z_density.quantiles"))
+    encoder = [k for k in ("g_a.0.weight", "h_a.0.weight", "gain", "a_scale")]
+    assert all(not torch.equal(new_state[k][tuple(slice(0, d) for d in old_state[k].shape)], old_state[k])
+               for k in encoder)   # the trained block moved, not only the new channels
+    img = Image(np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8))
+    old_codec, new_codec = MrefCodec(old), MrefCodec(new)
+    assert np.array_equal(new_codec.decode(old_codec.encode(img, 3)).pixels, old_codec.decode(old_codec.encode(img, 3)).pixels)
+    with pytest.raises(Exception, match="analysis_n is an mref setting"):
+        replace(cfg, model="hyperprior")

@@ -16,8 +16,10 @@ class ImageTrainConfig:
     n: int = 128
     m: int = 192
     transform_n: int = 0               # channels inside g_a / g_s (0 = n); wider than init_from's: widened
+    analysis_n: int = 0                # mref: channels inside g_a alone (0 = transform_n); likewise widened
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     train_qualities: tuple[int, ...] = ()   # the qualities (1-based) the steps draw from; () = all of them
+    encoder_only: bool = False         # train only what the encoder alone uses (g_a, h_a, a_scale, gain)
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
     checkerboard: bool = True          # mref ablations (see MrefConfig)
@@ -46,6 +48,8 @@ class ImageTrainConfig:
         if not all(1 <= q <= len(self.lambdas) for q in self.train_qualities):
             raise NeuralCodecError(f"train_qualities {list(self.train_qualities)} must lie in "
                                    f"1..{len(self.lambdas)}, one per lambda")
+        if self.analysis_n and self.model != "mref":
+            raise NeuralCodecError(f"analysis_n is an mref setting (model is {self.model})")
 
     def model_config(self) -> dict:
         """The model's own config (what goes into the weights' metadata)."""
@@ -60,6 +64,8 @@ class ImageTrainConfig:
             mref |= {"quality_scales": True}
         if self.res_blocks:
             mref |= {"res_blocks": True}
+        if self.analysis_n:
+            mref |= {"analysis_n": self.analysis_n}
         return base | (mref if self.model == "mref" else {})
 
 

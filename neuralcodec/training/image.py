@@ -174,6 +174,15 @@ def draw_qualities(cfg: ImageTrainConfig, batch: int, device=None) -> torch.Tens
     return pool[torch.randint(len(pool), (batch,), device=device)]
 
 
+ENCODER_PARAMS = ("g_a.", "h_a.", "a_scale", "gain")   # what only the encoder reads (inv_gain is the decoder's)
+
+
+def encoder_param(name: str) -> bool:
+    """Whether parameter ``name`` is read by the encoder alone, so training it leaves every file's
+    decoding as it was (what ``encoder_only`` trains)."""
+    return name.startswith(ENCODER_PARAMS[:2]) or name in ENCODER_PARAMS[2:]
+
+
 class ImageCodecModule(L.LightningModule):
     def __init__(self, cfg: ImageTrainConfig):
         super().__init__()
@@ -181,6 +190,9 @@ class ImageCodecModule(L.LightningModule):
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
         self.initialized = warm_start(self.model, cfg.init_from) if cfg.init_from else 0
+        if cfg.encoder_only:   # the decoder's tensors stay exactly as init_from gave them
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(encoder_param(name))
         if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
             self.model.g_a.compile()
             self.model.g_s.compile()
@@ -188,7 +200,7 @@ class ImageCodecModule(L.LightningModule):
 
     def configure_optimizers(self):
         aux = [p for n, p in self.model.named_parameters() if n.endswith("quantiles")]
-        main = [p for n, p in self.model.named_parameters() if not n.endswith("quantiles")]
+        main = [p for n, p in self.model.named_parameters() if not n.endswith("quantiles") and p.requires_grad]
         opt = torch.optim.Adam(main, lr=self.cfg.lr)
         aux_opt = torch.optim.Adam(aux, lr=self.cfg.aux_lr)
         drops = [int(f * self.cfg.max_steps) for f in self.cfg.lr_drop_at]
@@ -208,7 +220,8 @@ class ImageCodecModule(L.LightningModule):
         opt.step()
         aux = self.model.z_density.aux_loss()
         aux_opt.zero_grad()
-        self.manual_backward(aux)
+        if not self.cfg.encoder_only:   # the quantiles are the decoder's; the step still counts
+            self.manual_backward(aux)
         aux_opt.step()
         self.lr_schedulers().step()
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()} | {"train/aux": aux.detach()},

@@ -21,6 +21,8 @@ integer form, so the global context is linear attention with ReLU features.
 gets transforms of its own for 6·N numbers (variable-rate modulation of the transforms, as in
 Song et al. 2021's spatially-adaptive feature transform, per channel only). ``res_blocks``
 gives each transform two residual bottleneck blocks (layers.py), identity at init.
+``analysis_n`` widens g_a alone: the encoder gets more capacity to find the latent g_s wants,
+while the decoder, its speed and every tensor it reads stay as they are.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ class MrefConfig:
     global_dim: int = 16          # its feature width
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     transform_n: int = 0   # channels inside g_a and g_s (0 = n, the hyperprior's width)
+    analysis_n: int = 0    # channels inside g_a alone (0 = transform_n): a wider encoder, the same decoder
     quality_scales: bool = False  # per-quality channel scales on every GDN output of g_a and g_s
     res_blocks: bool = False      # residual bottleneck blocks at 1/4 and 1/8 resolution in g_a and g_s
 
@@ -77,7 +80,7 @@ class MrefModel(nn.Module):
         n, m, k, wd, q = cfg.n, cfg.m, cfg.slice_channels, cfg.width, cfg.qualities
         self.cfg = cfg
         g = cfg.transform_n or n
-        self.g_a, self.g_s = analysis(g, m, cfg.res_blocks), synthesis(g, m, cfg.res_blocks)
+        self.g_a, self.g_s = analysis(cfg.analysis_n or g, m, cfg.res_blocks), synthesis(g, m, cfg.res_blocks)
         self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
         self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, m, 3, 1, False)])
         ctx = [m + (s * k if cfg.channel_context else 0) for s in range(cfg.slices)]
@@ -96,11 +99,11 @@ class MrefModel(nn.Module):
         self.inv_gain = nn.Parameter((1 / spread).repeat(1, m))
         if cfg.quality_scales:   # 1 at init: the plain transforms (weights without them warm-start exactly)
             g = cfg.transform_n or n
-            self.a_scale = nn.Parameter(torch.ones(q, 3, g))
+            self.a_scale = nn.Parameter(torch.ones(q, 3, cfg.analysis_n or g))
             self.s_scale = nn.Parameter(torch.ones(q, 3, g))
 
     def transform_scales(self, quality: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``quality (B,)`` -> the scales of g_a and g_s, ``(B, 3, N)`` each, or (None, None)."""
+        """``quality (B,)`` -> the scales of g_a and g_s, ``(B, 3, N_a)`` and ``(B, 3, N)``, or (None, None)."""
         if not self.cfg.quality_scales:
             return None, None
         return self.a_scale[quality], self.s_scale[quality]
