@@ -170,13 +170,17 @@ def test_weights_flag_decodes_files_of_other_weights(tmp_path, photo):
 
 
 def test_export_from_a_bad_checkpoint_is_one_line(tmp_path):
+    """The checkpoint is read before anything else the export needs: the recipes here name data
+    that does not exist, so a data error would come first if it were not."""
     (tmp_path / "notes.ckpt").write_bytes(b"just some text\n")
     (tmp_path / "empty.ckpt").write_bytes(b"")
     for recipe in ("mref-t128-cpu.json", "wavtok-cpu.json"):
+        config = json.loads((ROOT / "configs" / recipe).read_text()) | {"data": str(tmp_path / "no-such-data")}
+        (tmp_path / recipe).write_text(json.dumps(config))
         for ckpt, says in (("missing.ckpt", "no such checkpoint"), ("notes.ckpt", "not a checkpoint"),
                            ("empty.ckpt", "not a checkpoint")):
             modality = "audio" if "wavtok" in recipe else "image"
-            rc, _, err = run("train", modality, "--config", ROOT / "configs" / recipe,
+            rc, _, err = run("train", modality, "--config", tmp_path / recipe,
                              "--export-from", tmp_path / ckpt, "--out", tmp_path / "out")
             assert rc == 2 and says in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()

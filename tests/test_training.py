@@ -408,7 +408,9 @@ def test_encoder_only_widens_and_trains_the_encoder_alone(tmp_path):
     """analysis_n 16 -> 24 from trained weights, trained with encoder_only: g_a grows (its new
     channels start with no way into the latent, so the latent is the old one), the encoder's own
     tensors move, and every tensor the decoder reads stays bit for bit, so a file the source
-    weights wrote decodes to the same pixels with the new weights."""
+    weights wrote decodes to the same pixels with the new weights. The source's decoder GDNs have
+    exact zeros off the diagonal (the shipped mref has thousands), which a plain warm start
+    reopens; a recipe that would grow the decoder is refused."""
     import numpy as np
     from neuralcodec.codecs.image.learned import build_model, load_model
     from neuralcodec.codecs.image.mref_codec import MrefCodec
@@ -419,6 +421,9 @@ def test_encoder_only_widens_and_trains_the_encoder_alone(tmp_path):
     base = {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483],
             "quality_scales": True}
     old = build_model("mref", base).eval()
+    with torch.no_grad():
+        for gdn in (old.g_s[1], old.g_s[3], old.g_a[1]):
+            gdn.gamma[0, 1:] = 0
     src = tmp_path / "src.safetensors"
     write_weights(old, src, {"model": "mref", "config": json.dumps(base)})
     old = load_model(src)
@@ -431,11 +436,15 @@ def test_encoder_only_widens_and_trains_the_encoder_alone(tmp_path):
     decoder = [k for k in new_state if not encoder_param(k)]
     assert decoder and all(torch.equal(new_state[k], old_state[k]) for k in decoder)
     assert all(not encoder_param(k) for k in ("inv_gain", "s_scale", "g_s.0.weight", "z_density.quantiles"))
-    encoder = [k for k in ("g_a.0.weight", "h_a.0.weight", "gain", "a_scale")]
+    assert torch.count_nonzero(new.g_s[1].gamma[0, 1:]) == 0 and torch.count_nonzero(new.g_a[1].gamma[0, 1:]) > 0
     assert all(not torch.equal(new_state[k][tuple(slice(0, d) for d in old_state[k].shape)], old_state[k])
-               for k in encoder)   # the trained block moved, not only the new channels
+               for k in ("g_a.0.weight", "h_a.0.weight", "gain", "a_scale"))   # the trained block moved
     img = Image(np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8))
     old_codec, new_codec = MrefCodec(old), MrefCodec(new)
     assert np.array_equal(new_codec.decode(old_codec.encode(img, 3)).pixels, old_codec.decode(old_codec.encode(img, 3)).pixels)
-    with pytest.raises(Exception, match="analysis_n is an mref setting"):
+    from neuralcodec.errors import NeuralCodecError
+    from neuralcodec.training.image import ImageCodecModule
+    with pytest.raises(NeuralCodecError, match="analysis_n is an mref setting"):
         replace(cfg, model="hyperprior")
+    with pytest.raises(ValueError, match="must start exactly as stored there.*g_s"):
+        ImageCodecModule(replace(cfg, transform_n=24))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import lightning as L
 import numpy as np
@@ -102,7 +103,7 @@ def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def warm_start(model: torch.nn.Module, path: str) -> int:
+def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] | None = None) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
     of a trained ``hyperprior`` into an ``mref``); returns how many were copied. Tensors that
     grew (wider transforms, ``transform_n``; wider context networks, ``width``; ``agg``'s inputs
@@ -112,7 +113,11 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
     quality's mean gain). Gain vectors trained at other lambdas (the weights' metadata names
     them) are carried over by :func:`regrid_gains`, so the qualities both share code the same
     bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
-    (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0."""
+    (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0.
+
+    ``exact(name)`` True marks tensors that must come from ``path`` bit for bit (what
+    ``encoder_only`` keeps of the decoder): their GDNs are not reopened, and one that is missing
+    there, grown or regridded raises ValueError."""
     source = Path(path).expanduser()
     try:
         src = read_weights(source)
@@ -122,6 +127,7 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
         src_kind, src_cfg = weights_metadata(source)
     except (KeyError, ValueError, AttributeError):   # weights saved without a config
         src_kind, src_cfg = None, {}
+    original = dict(src)   # the tensors as stored (gain rows may be regridded below)
     src_lambdas = src_cfg.get("lambdas")
     own = model.state_dict()
     cfg = getattr(model, "cfg", None)
@@ -146,9 +152,15 @@ def warm_start(model: torch.nn.Module, path: str) -> int:
     if not hits:
         raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
     model.load_state_dict(hits, strict=False)
-    for mod in model.modules():
-        if isinstance(mod, GDN):
+    for name, mod in model.named_modules():
+        if isinstance(mod, GDN) and not (exact and exact(f"{name}.gamma")):
             mod.thaw_()
+    if exact:
+        changed = [k for k, v in model.state_dict().items()
+                   if exact(k) and not (k in original and torch.equal(v, original[k].to(v.dtype)))]
+        if changed:
+            raise ValueError(f"init_from {path}: these must start exactly as stored there, but do not: "
+                             f"{', '.join(changed[:4])}{' ...' if len(changed) > 4 else ''}")
     return len(hits)
 
 
@@ -174,13 +186,14 @@ def draw_qualities(cfg: ImageTrainConfig, batch: int, device=None) -> torch.Tens
     return pool[torch.randint(len(pool), (batch,), device=device)]
 
 
-ENCODER_PARAMS = ("g_a.", "h_a.", "a_scale", "gain")   # what only the encoder reads (inv_gain is the decoder's)
+ENCODER_MODULES = ("g_a.", "h_a.")     # what only the encoder reads (inv_gain, s_scale are the decoder's)
+ENCODER_TENSORS = ("a_scale", "gain")
 
 
 def encoder_param(name: str) -> bool:
-    """Whether parameter ``name`` is read by the encoder alone, so training it leaves every file's
+    """Whether tensor ``name`` is read by the encoder alone, so training it leaves every file's
     decoding as it was (what ``encoder_only`` trains)."""
-    return name.startswith(ENCODER_PARAMS[:2]) or name in ENCODER_PARAMS[2:]
+    return name.startswith(ENCODER_MODULES) or name in ENCODER_TENSORS
 
 
 class ImageCodecModule(L.LightningModule):
@@ -189,8 +202,9 @@ class ImageCodecModule(L.LightningModule):
         self.cfg = cfg
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
-        self.initialized = warm_start(self.model, cfg.init_from) if cfg.init_from else 0
-        if cfg.encoder_only:   # the decoder's tensors stay exactly as init_from gave them
+        decoder = (lambda name: not encoder_param(name)) if cfg.encoder_only else None
+        self.initialized = warm_start(self.model, cfg.init_from, decoder) if cfg.init_from else 0
+        if cfg.encoder_only:   # the decoder's tensors stay exactly as init_from stores them
             for name, p in self.model.named_parameters():
                 p.requires_grad_(encoder_param(name))
         if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
