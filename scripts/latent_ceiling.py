@@ -46,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         p.requires_grad_(False)
     q = torch.tensor([a.quality - 1])
     a_scale, s_scale = codec.scales(a.quality)   # per-quality transform scales, if the model has them
+    g_a, g_s = codec.transforms(a.quality)       # its transform set, if the model has several
     files = [f for f in split_files(a.data, DEFAULT_DEST) if f.suffix.lower() in IMAGE_EXTS][: a.files]
 
     def drawn(y: torch.Tensor):
         """g_s(y) as the decoder writes it: 8-bit pixels ``(c, c, 3)``."""
         with torch.no_grad():
-            return (model.g_s(y, s_scale).clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().numpy()
+            return (g_s(y, s_scale).clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().numpy()
 
     rows = []
     for f in files:
@@ -62,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         img = Image(px[top:top + c, left:left + c].copy())
         x = torch.from_numpy(img.pixels).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
-            y0 = model.g_a(x, a_scale) * (model.gain[q] * model.inv_gain[q]).view(1, -1, 1, 1)
+            y0 = g_a(x, a_scale) * (model.gain[q] * model.inv_gain[q]).view(1, -1, 1, 1)
         y = y0.clone().requires_grad_(True)
         opt = torch.optim.Adam([y], lr=1e-2)
         for _ in range(a.steps):
             opt.zero_grad()
-            (model.g_s(y, s_scale) - x).pow(2).mean().backward()
+            (g_s(y, s_scale) - x).pow(2).mean().backward()
             opt.step()
         rows.append({"file": f.name, "crop": c, "encoder_psnr": round(psnr(img.pixels, drawn(y0)), 3),
                      "free_latent_psnr": round(psnr(img.pixels, drawn(y.detach())), 3)})

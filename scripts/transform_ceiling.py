@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             row = {"file": f.name}
             for q in qualities:
                 a_scale, s_scale = codec.scales(q)   # per-quality transform scales, if the model has them
-                y = model.g_a(pad(x), a_scale)
+                g_a, g_s = codec.transforms(q)   # quality q's transform set
+                y = g_a(pad(x), a_scale)
                 scale = (model.gain[q - 1] * model.inv_gain[q - 1]).view(1, -1, 1, 1)
-                x_u = model.g_s(y * scale, s_scale).clamp(0, 1)[0, :, :h, :w]
+                x_u = g_s(y * scale, s_scale).clamp(0, 1)[0, :, :h, :w]
                 unquantized = (x_u.permute(1, 2, 0) * 255).round().byte().numpy()
                 data = pack(codec.encode(img, q))
                 coded = codec.decode(unpack(data)).pixels

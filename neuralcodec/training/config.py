@@ -20,6 +20,7 @@ class ImageTrainConfig:
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     train_qualities: tuple[int, ...] = ()   # the qualities (1-based) the steps draw from; () = all of them
     encoder_only: bool = False         # train only what the encoder alone uses (g_a, h_a, a_scale, gain)
+    transforms_only: bool = False      # mref: train only g_a, g_s and the per-quality gains and scales
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
     checkerboard: bool = True          # mref ablations (see MrefConfig)
@@ -29,6 +30,7 @@ class ImageTrainConfig:
     global_dim: int = 16
     quality_scales: bool = False       # mref: per-quality channel scales inside g_a and g_s
     res_blocks: bool = False           # mref: residual bottleneck blocks inside g_a and g_s (identity at init)
+    transform_sets: tuple[int, ...] = ()   # mref: each quality's transform set (0-based; () = one set)
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
@@ -48,6 +50,8 @@ class ImageTrainConfig:
         if not all(1 <= q <= len(self.lambdas) for q in self.train_qualities):
             raise NeuralCodecError(f"train_qualities {list(self.train_qualities)} must lie in "
                                    f"1..{len(self.lambdas)}, one per lambda")
+        if self.encoder_only and self.transforms_only:
+            raise NeuralCodecError("encoder_only and transforms_only: choose one")
         if self.analysis_n and self.model != "mref":
             raise NeuralCodecError(f"analysis_n is an mref setting (model is {self.model})")
 
@@ -66,6 +70,8 @@ class ImageTrainConfig:
             mref |= {"res_blocks": True}
         if self.analysis_n:
             mref |= {"analysis_n": self.analysis_n}
+        if self.transform_sets:
+            mref |= {"transform_sets": list(self.transform_sets)}
         return base | (mref if self.model == "mref" else {})
 
 
@@ -109,7 +115,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainCo
     unknown = set(raw) - known
     if unknown:
         raise NeuralCodecError(f"{path}: unknown config keys {sorted(unknown)}")
-    for k in ("lambdas", "lr_drop_at", "train_qualities"):
+    for k in ("lambdas", "lr_drop_at", "train_qualities", "transform_sets"):
         if k in raw:
             raw[k] = tuple(raw[k])
     try:

@@ -8,6 +8,7 @@ exactly as if it had not stopped. The same command runs on CPU, CUDA and several
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -112,7 +113,8 @@ def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] |
     use for the new channels (new latent channels start silent, :func:`quieten`, with each
     quality's mean gain). Gain vectors trained at other lambdas (the weights' metadata names
     them) are carried over by :func:`regrid_gains`, so the qualities both share code the same
-    bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
+    bytes at step 0. A transform set the source lacks (``transform_sets``) starts as a copy of
+    its set 0. GDN off-diagonals left at exactly 0 by older weights are reopened
     (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0.
 
     ``exact(name)`` True marks tensors that must come from ``path`` bit for bit (what
@@ -128,8 +130,12 @@ def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] |
     except (KeyError, ValueError, AttributeError):   # weights saved without a config
         src_kind, src_cfg = None, {}
     original = dict(src)   # the tensors as stored (gain rows may be regridded below)
-    src_lambdas = src_cfg.get("lambdas")
     own = model.state_dict()
+    for k in own:   # a transform set the source lacks starts as a copy of its set 0
+        extra = re.match(r"(g_[as])_\d+\.(.*)", k)
+        if extra and k not in src and f"{extra[1]}.{extra[2]}" in src:
+            src[k] = src[f"{extra[1]}.{extra[2]}"]
+    src_lambdas = src_cfg.get("lambdas")
     cfg = getattr(model, "cfg", None)
     maps = {}
     if src_kind == "mref" and isinstance(model, MrefModel) and int(src_cfg.get("m", cfg.m)) < cfg.m:
@@ -186,14 +192,34 @@ def draw_qualities(cfg: ImageTrainConfig, batch: int, device=None) -> torch.Tens
     return pool[torch.randint(len(pool), (batch,), device=device)]
 
 
-ENCODER_MODULES = ("g_a.", "h_a.")     # what only the encoder reads (inv_gain, s_scale are the decoder's)
+ENCODER_MODULES = re.compile(r"(g_a(_\d+)?|h_a)\.")   # what only the encoder reads (inv_gain, s_scale are the decoder's)
 ENCODER_TENSORS = ("a_scale", "gain")
+TRANSFORM_MODULES = re.compile(r"g_[as](_\d+)?\.")     # every transform set's g_a and g_s
+TRANSFORM_TENSORS = ("a_scale", "s_scale", "gain", "inv_gain")
 
 
 def encoder_param(name: str) -> bool:
     """Whether tensor ``name`` is read by the encoder alone, so training it leaves every file's
     decoding as it was (what ``encoder_only`` trains)."""
-    return name.startswith(ENCODER_MODULES) or name in ENCODER_TENSORS
+    return bool(ENCODER_MODULES.match(name)) or name in ENCODER_TENSORS
+
+
+def transform_param(name: str) -> bool:
+    """Whether tensor ``name`` belongs to the transforms (every set's ``g_a`` and ``g_s``, the
+    per-quality gains and scales) rather than the entropy model: what ``transforms_only`` trains,
+    so the result can join other weights as a transform set of its own over one shared entropy
+    model (scripts/join_transform_sets.py)."""
+    return bool(TRANSFORM_MODULES.match(name)) or name in TRANSFORM_TENSORS
+
+
+def trainable(cfg: ImageTrainConfig) -> Callable[[str], bool] | None:
+    """Which tensors a recipe trains (None = all of them); the others start and stay exactly as
+    ``init_from`` stores them."""
+    if cfg.encoder_only:
+        return encoder_param
+    if cfg.transforms_only:
+        return transform_param
+    return None
 
 
 class ImageCodecModule(L.LightningModule):
@@ -202,14 +228,16 @@ class ImageCodecModule(L.LightningModule):
         self.cfg = cfg
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
-        decoder = (lambda name: not encoder_param(name)) if cfg.encoder_only else None
-        self.initialized = warm_start(self.model, cfg.init_from, decoder) if cfg.init_from else 0
-        if cfg.encoder_only:   # the decoder's tensors stay exactly as init_from stores them
+        train_it = trainable(cfg)
+        frozen = (lambda name: not train_it(name)) if train_it else None
+        self.initialized = warm_start(self.model, cfg.init_from, frozen) if cfg.init_from else 0
+        if train_it:   # the other tensors stay exactly as init_from stores them
             for name, p in self.model.named_parameters():
-                p.requires_grad_(encoder_param(name))
+                p.requires_grad_(train_it(name))
         if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
-            self.model.g_a.compile()
-            self.model.g_s.compile()
+            for k in range(getattr(self.model.cfg, "sets", 1)):
+                for g in self.model.transform_set(k) if k else (self.model.g_a, self.model.g_s):
+                    g.compile()
         self.save_hyperparameters({"config": to_dict(cfg)})
 
     def configure_optimizers(self):
@@ -234,7 +262,7 @@ class ImageCodecModule(L.LightningModule):
         opt.step()
         aux = self.model.z_density.aux_loss()
         aux_opt.zero_grad()
-        if not self.cfg.encoder_only:   # the quantiles are the decoder's; the step still counts
+        if trainable(self.cfg) is None:   # the quantiles are the entropy model's; the step still counts
             self.manual_backward(aux)
         aux_opt.step()
         self.lr_schedulers().step()

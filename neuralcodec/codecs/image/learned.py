@@ -4,7 +4,8 @@
             y_s, hyper -> encode_latent -("y")
     decode: "z" -> z_sym -> hyper;  "y", hyper -> decode_latent -> ŷ -> × inv_gain[q] -> g_s[q] -> crop
 
-(``g_a[q]``, ``g_s[q]``: the transforms with quality q's channel scales, where the model has them.)
+(``g_a[q]``, ``g_s[q]``: quality q's transforms (its transform set, where the model has several)
+with its channel scales, where the model has them.)
 
 Subclasses say how the latent is coded (:meth:`encode_latent`, :meth:`decode_latent`); the
 weights file names its model and config in the safetensors metadata.
@@ -105,6 +106,11 @@ class LearnedImageCodec(Codec):
         fn = getattr(self.model, "transform_scales", None)
         return fn(torch.tensor([q - 1], device=self.device)) if fn else (None, None)
 
+    def transforms(self, q: int) -> tuple[nn.Module, nn.Module]:
+        """Quality ``q`` (1-based) -> its ``(g_a, g_s)`` (models with transform sets have several)."""
+        fn = getattr(self.model, "transforms", None)
+        return fn(q - 1) if fn else (self.model.g_a, self.model.g_s)
+
     def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
         """Exact: int64 z symbols ``(B, N, h, w)`` -> int64 hyper features (units of 2**-ACT_BITS)."""
         z_int = (z_sym << ACT_BITS) + self.tables.z_median_int.to(z_sym.device).view(1, -1, 1, 1)
@@ -131,7 +137,7 @@ class LearnedImageCodec(Codec):
         x = torch.from_numpy(media.pixels).permute(2, 0, 1)[None].float().div(255).to(self.device)
         m = self.model
         x = pad(x)
-        y_s = analyse(m.g_a, x, self.scales(q)[0]) * m.gain[q - 1].view(1, -1, 1, 1)
+        y_s = analyse(self.transforms(q)[0], x, self.scales(q)[0]) * m.gain[q - 1].view(1, -1, 1, 1)
         if self.refine:
             from .refine import refine_latent
             y_s = refine_latent(m, x, y_s, q - 1, self.refine, (h, w))
@@ -156,5 +162,5 @@ class LearnedImageCodec(Codec):
         z_sym = rans.decode(z_blob, self._z_indexes(shape), self.tables.z_table).reshape(shape)
         y_hat = self.decode_latent(y_blob, self.hyper(torch.from_numpy(z_sym).to(self.device)))
         y_hat = y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)
-        x_hat = synthesize(m.g_s, y_hat, self.scales(q)[1]).clamp(0, 1)[0, :, :h, :w]
+        x_hat = synthesize(self.transforms(q)[1], y_hat, self.scales(q)[1]).clamp(0, 1)[0, :, :h, :w]
         return Image((x_hat.permute(1, 2, 0) * 255).round().byte().cpu().numpy())

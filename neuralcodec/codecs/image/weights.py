@@ -4,7 +4,7 @@
         W = round(w * 2**W_BITS) as int16, bias B = round(b * 2**(ACT_BITS + W_BITS)) as int32
         (int64 if one does not fit). Lossless: the fixed-point grid is all the coder and the
         fake-quantized training path ever read of them.
-    transforms (g_a, g_s, h_a, lrp)  float16. They never decide a CDF (g_a and h_a run only in
+    transforms (g_a, g_s and any further transform sets g_a_k, g_s_k; h_a, lrp)  float16. They never decide a CDF (g_a and h_a run only in
         the encoder, g_s and lrp only shape pixels), so the stored values are simply the model:
         encoder and decoder read the same file.
     the rest (gains, the factorized density of z)  float32.
@@ -15,6 +15,7 @@ files (the weights before this format, and training exports) unchanged.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 
 from .exact import ACT_BITS, W_BITS, FakeQuantConv
 
-HALF_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.")
+HALF = re.compile(r"(g_[as](_\d+)?|h_a|lrp)\.")   # the float16 tensors' names begin so
 GRID = {"weight": W_BITS, "bias": ACT_BITS + W_BITS}   # bits of the fixed-point grid, by tensor kind
 
 
@@ -42,7 +43,7 @@ def pack(model: nn.Module) -> dict[str, torch.Tensor]:
             grid = model.get_submodule(owner.rpartition(".")[0]).integer_params()[kind == "bias"].cpu()
             small = torch.int16 if kind == "weight" else torch.int32
             v = grid.to(small) if bool((grid.abs() <= torch.iinfo(small).max).all()) else grid
-        elif k.startswith(HALF_PREFIXES):
+        elif HALF.match(k):
             v = v.half()
         out[k] = v.contiguous()
     return out
