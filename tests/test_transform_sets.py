@@ -132,3 +132,6 @@ def test_a_model_with_sets_warm_starts_each_set_from_a_single_set_and_trains(tra
     assert load_model(Path(summary["weights"])).cfg.sets == 2
     with pytest.raises(NeuralCodecError, match="choose one"):
         replace(cfg, encoder_only=True, transforms_only=True)
+    for setting in ({"transform_sets": (0, 0, 0, 1, 1, 1)}, {"transforms_only": True}):
+        with pytest.raises(NeuralCodecError, match="is an mref setting"):
+            ImageTrainConfig(**setting)   # the default model is the hyperprior

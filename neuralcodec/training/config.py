@@ -52,8 +52,9 @@ class ImageTrainConfig:
                                    f"1..{len(self.lambdas)}, one per lambda")
         if self.encoder_only and self.transforms_only:
             raise NeuralCodecError("encoder_only and transforms_only: choose one")
-        if self.analysis_n and self.model != "mref":
-            raise NeuralCodecError(f"analysis_n is an mref setting (model is {self.model})")
+        for name in ("analysis_n", "transforms_only", "transform_sets"):
+            if getattr(self, name) and self.model != "mref":
+                raise NeuralCodecError(f"{name} is an mref setting (model is {self.model})")
 
     def model_config(self) -> dict:
         """The model's own config (what goes into the weights' metadata)."""
