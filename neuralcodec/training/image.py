@@ -235,9 +235,9 @@ class ImageCodecModule(L.LightningModule):
             for name, p in self.model.named_parameters():
                 p.requires_grad_(train_it(name))
         if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
-            for k in range(getattr(self.model.cfg, "sets", 1)):
-                for g in self.model.transform_set(k) if k else (self.model.g_a, self.model.g_s):
-                    g.compile()
+            for name, module in self.model.named_children():
+                if TRANSFORM_MODULES.match(f"{name}."):   # g_a, g_s and every further set's
+                    module.compile()
         self.save_hyperparameters({"config": to_dict(cfg)})
 
     def configure_optimizers(self):

@@ -50,6 +50,7 @@ def join(base: Path, other: Path, qualities: list[int]) -> tuple[torch.nn.Module
     ``other``'s single set. Raises NeuralCodecError unless the two share their entropy model
     bit for bit and differ in nothing but the transforms (``other`` trained with transforms_only)."""
     from ..codecs.image.learned import build_model
+    from ..codecs.image.mref import set_name
     from .image import transform_param
     base_meta, b = _load(Path(base))
     other_meta, o = _load(Path(other))
@@ -73,8 +74,9 @@ def join(base: Path, other: Path, qualities: list[int]) -> tuple[torch.nn.Module
         raise NeuralCodecError(f"qualities {qualities} would leave a transform set of {base} with no quality")
     state = dict(b)
     for k, v in o.items():
-        if k.startswith(("g_a.", "g_s.")):
-            state[f"{k[:3]}_{new}{k[3:]}"] = v
+        side, _, rest = k.partition(".")
+        if side in ("g_a", "g_s"):
+            state[f"{set_name(side, new)}.{rest}"] = v
     rows = torch.tensor([q - 1 for q in qualities])
     for k in ROW_TENSORS:
         if k in state:
