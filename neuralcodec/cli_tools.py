@@ -38,7 +38,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         from .eval.bench_image import run as run_image
         from .codecs.image.refine import check_steps
         print(json.dumps(run_image(a.repeats, weights=a.weights, codec=a.codec, device=_bench_device(a),
-                                   refine=check_steps(a.refine)), indent=2))
+                                   refine=check_steps(a.refine), precision=a.precision), indent=2))
         return 0
     from .eval.bench_entropy import run
     if a.symbols < 1 or a.symbols > 100_000_000:

@@ -1,4 +1,5 @@
-"""Seconds per training step of a recipe, eager beside ``compile: true``, as JSON.
+"""Seconds per training step of a recipe, eager beside ``compile: true`` and beside ``compile``
+with ``bf16: true`` (the transforms under bfloat16 autocast), as JSON.
 
     python scripts/bench_train_step.py configs/mref-wide-cpu.json [--steps 6]
 
@@ -47,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from neuralcodec.training.config import load_config
     cfg = load_config(a.config)
-    eager = step_seconds(replace(cfg, compile=False), a.steps)
-    compiled = step_seconds(replace(cfg, compile=True), a.steps)
+    from neuralcodec.codecs.image.learned import native_bf16
+    eager = step_seconds(replace(cfg, compile=False, bf16=False), a.steps)
+    compiled = step_seconds(replace(cfg, compile=True, bf16=False), a.steps)
+    bf16 = step_seconds(replace(cfg, compile=True, bf16=True), a.steps)
     print(json.dumps({"config": a.config, "crop": cfg.crop, "batch_size": cfg.batch_size,
-                      "threads": torch.get_num_threads(), "eager": eager, "compiled": compiled,
-                      "speedup": round(eager["median_s"] / compiled["median_s"], 3)}, indent=1))
+                      "threads": torch.get_num_threads(), "native_bf16": native_bf16("cpu"),
+                      "eager": eager, "compiled": compiled, "compiled_bf16": bf16,
+                      "speedup": round(eager["median_s"] / compiled["median_s"], 3),
+                      "bf16_speedup_over_compiled": round(compiled["median_s"] / bf16["median_s"], 3)}, indent=1))
     return 0
 
 

@@ -257,23 +257,29 @@ def _video_baselines() -> list[Baseline]:
 # ---- ours ---------------------------------------------------------------------------------------
 def _ours(name: str) -> Baseline:
     """A registered codec by name, or ``NAME@PATH``: a learned codec with weights from a file
-    (for sweeping a checkpoint before it ships). ``NAME+refineN`` (either form) encodes with N
-    steps of latent refinement (learned image codecs; see codecs/image/refine.py)."""
+    (for sweeping a checkpoint before it ships). Options follow the name, each after a ``+``
+    (either form, learned image codecs only): ``+refineN`` encodes with N steps of latent
+    refinement (codecs/image/refine.py), ``+bfloat16`` / ``+auto`` / ``+float32`` sets the
+    transforms' precision (learned.py), as in ``mref+bfloat16+refine30@W.safetensors``."""
+    from ..codecs.image import PRECISIONS
     from ..entropy.container import pack, unpack
     from ..media import Audio, Image
     spec, _, path = name.partition("@")
-    kind, _, option = spec.partition("+")
+    kind, *options = spec.split("+")
     if path:
         from ..codecs.weights import codec_from_weights
         codec = codec_from_weights(kind, Path(path))
     else:
         from ..codecs.base import get_codec
         codec = get_codec(kind)
-    if option:
+    for option in options:
         steps = option.removeprefix("refine")
-        if not option.startswith("refine") or not steps.isdigit() or not hasattr(codec, "refine"):
-            raise KeyError(f"{name!r}: the only option is +refineN, for a learned image codec")
-        codec.refine = int(steps)
+        if not hasattr(codec, "refine") or not (option in PRECISIONS or option.startswith("refine") and steps.isdigit()):
+            raise KeyError(f"{name!r}: options are +refineN and +{' +'.join(PRECISIONS)}, for a learned image codec")
+        if option in PRECISIONS:
+            codec.precision = option
+        else:
+            codec.refine = int(steps)
     info = codec.info
     points = info.qualities or (None,)
 

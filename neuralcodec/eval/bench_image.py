@@ -22,8 +22,9 @@ def test_image(h: int = 512, w: int = 768, seed: int = 0) -> np.ndarray:
 
 
 def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None = None,
-        codec: str = "hyperprior", device: str = "cpu", refine: int = 0) -> dict:
-    """``refine`` > 0 also times one encode with that many refinement steps (``encode --refine``)."""
+        codec: str = "hyperprior", device: str = "cpu", refine: int = 0, precision: str = "float32") -> dict:
+    """``refine`` > 0 also times one encode with that many refinement steps (``encode --refine``);
+    ``precision``: our transforms' arithmetic (learned.PRECISIONS; CompressAI's stays float32)."""
     from ..codecs.image.hyperprior_codec import HyperpriorCodec
     from ..codecs.image.learned import build_model, load_model
     from ..codecs.image.mref_codec import MrefCodec
@@ -32,11 +33,12 @@ def run(repeats: int = 3, image: np.ndarray | None = None, weights: str | None =
     img = test_image() if image is None else image
     torch.manual_seed(0)
     model = load_model(weights) if weights else build_model(codec, {"n": 128, "m": 192})
-    ours = (MrefCodec if hasattr(model, "cc") else HyperpriorCodec)(model, device=device)
+    ours = (MrefCodec if hasattr(model, "cc") else HyperpriorCodec)(model, device=device, precision=precision)
     t_enc, data = _best(lambda: pack(ours.encode(Image(img), 3)), repeats)
     t_dec, _ = _best(lambda: ours.decode(unpack(data)), repeats)
     report = {"image": list(img.shape), "device": device, "torch_threads": torch.get_num_threads(),
-              "ours": {"codec": ours.info.name, "weights": weights or "untrained", "encode_s": round(t_enc, 4), "decode_s": round(t_dec, 4),
+              "ours": {"codec": ours.info.name, "weights": weights or "untrained",
+                       "precision": precision, "transform_dtype": str(ours.transform_dtype).removeprefix("torch."), "encode_s": round(t_enc, 4), "decode_s": round(t_dec, 4),
                        "bytes": len(data)}}
     if refine:
         ours.refine = refine

@@ -41,6 +41,7 @@ class ImageTrainConfig:
     lr_drop_at: tuple[float, ...] = (0.8, 0.95)   # fractions of max_steps; lr x0.1 at each
     clip_grad: float = 1.0
     compile: bool = False              # torch.compile the transforms (g_a, g_s): 1.4x steps/s on the CPU
+    bf16: bool = False                 # run the transforms under bfloat16 autocast (weights stay float32)
     seed: int = 0
     init_from: str = ""                # safetensors whose same-named, same-shaped tensors start the run
     checkpoint_every: int = 500

@@ -222,6 +222,21 @@ def trainable(cfg: ImageTrainConfig) -> Callable[[str], bool] | None:
     return None
 
 
+def autocast_bf16(module: torch.nn.Module) -> None:
+    """Run ``module`` under bfloat16 autocast and hand back float32, in place (its parameters,
+    their names and dtype stay as they are: only the arithmetic is bfloat16). Where the hardware
+    has bfloat16 units (CUDA since Ampere, CPUs with AVX512-BF16 or AMX) the transforms' forward
+    and backward take about half the time (README, Training); elsewhere it is slower."""
+    inner = module.forward
+
+    def forward(*args, **kwargs):
+        device = next(module.parameters()).device.type
+        with torch.autocast(device, dtype=torch.bfloat16):
+            return inner(*args, **kwargs).float()
+
+    module.forward = forward
+
+
 class ImageCodecModule(L.LightningModule):
     def __init__(self, cfg: ImageTrainConfig):
         super().__init__()
@@ -234,9 +249,11 @@ class ImageCodecModule(L.LightningModule):
         if train_it:   # the other tensors stay exactly as init_from stores them
             for name, p in self.model.named_parameters():
                 p.requires_grad_(train_it(name))
-        if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
-            for name, module in self.model.named_children():
-                if TRANSFORM_MODULES.match(f"{name}."):   # g_a, g_s and every further set's
+        for name, module in self.model.named_children():
+            if TRANSFORM_MODULES.match(f"{name}."):   # g_a, g_s and every further set's
+                if cfg.bf16:
+                    autocast_bf16(module)
+                if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
                     module.compile()
         self.save_hyperparameters({"config": to_dict(cfg)})
 
