@@ -19,7 +19,6 @@ from .errors import NeuralCodecError
 EXIT_USAGE = 2
 SUGGESTED_EXT = ".ncdc"
 MAX_FILE_BYTES = 1 << 34
-PRECISION_CHOICES = PRECISIONS
 PRECISION_HELP = ("learned image codecs: arithmetic of the transforms; bfloat16 about halves their time on hardware "
                   "with bfloat16 units (auto: bfloat16 there, else float32); pixels differ by rounding only, and any "
                   "precision decodes any file")
@@ -245,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="learned image codecs: optimise the latent for this image with STEPS gradient steps "
                         "(30: about 6%% fewer bits; a 741x500 photo takes 24 s instead of 0.5 s; any decoder reads the file)")
-    e.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    e.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e.set_defaults(run=cmd_encode)
@@ -253,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input"), d.add_argument("output")
     d.add_argument("--weights", help="the weights the file was coded with, if not the shipped ones "
                                      "(the file names their hash; `neuralcodec info` shows it)")
-    d.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    d.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     d.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     d.set_defaults(run=cmd_decode)
     i = sub.add_parser("info", help="print a file's header as JSON (no torch needed)")
@@ -273,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"],
                    help="image, memory: which model (untrained unless --weights)")
     b.add_argument("--device", default="cpu", help="image, audio: where our codec (and CompressAI's) runs: cpu or cuda")
-    b.add_argument("--precision", choices=PRECISION_CHOICES, default="float32", help="image: " + PRECISION_HELP)
+    b.add_argument("--precision", choices=PRECISIONS, default="float32", help="image: " + PRECISION_HELP)
     b.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="image: also time one encode with STEPS latent-refinement steps (encode --refine)")
     b.add_argument("--symbols", type=int, default=1_000_000)

@@ -129,7 +129,7 @@ class LearnedImageCodec(Codec):
     def precision(self) -> str:
         """Arithmetic of the transforms (:data:`PRECISIONS`). It changes pixels by rounding only, never
         what the entropy model decides, so a file decodes with any precision on any device; bfloat16
-        halves the transforms' time where the hardware has it (README, Speed)."""
+        halves the transforms' time where the hardware has it (README, Command line)."""
         return self._precision
 
     @precision.setter
