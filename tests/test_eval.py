@@ -129,6 +129,20 @@ def test_rd_gap_script_reads_a_sweep():
     assert json.loads(json.dumps(out)) == out
 
 
+def test_error_bands_script_places_blur_high_and_offset_low():
+    import runpy
+    bands = runpy.run_path(str(FIX.parents[1] / "scripts" / "error_bands.py"))["bands"]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    blur = ((x.astype(int) + np.roll(x, 1, 0) + np.roll(x, 1, 1) + np.roll(x, (1, 1), (0, 1))) // 4).astype(np.uint8)
+    offset = np.clip(x.astype(int) + 3, 0, 255).astype(np.uint8)
+    b, o = bands(x, blur), bands(x, offset)
+    assert sum(b["bands"].values()) == pytest.approx(1, abs=1e-3) and sum(o["bands"].values()) == pytest.approx(1, abs=1e-3)
+    assert b["bands"]["0.25-0.5"] > 0.7                    # a blur loses the finest detail
+    assert o["bands"]["0-0.03125"] > 0.9                    # an offset is (nearly) all DC
+    assert bands(x, x)["psnr"] == float("inf") and 10 < b["psnr"] < 30
+
+
 def test_latent_ceiling_script_frees_the_latent(tmp_path, capsys):
     """scripts/latent_ceiling.py on a tiny random mref: the freed latent draws the crop at least
     as well as the encoder's (Adam on the MSE from there), and the summary is JSON."""

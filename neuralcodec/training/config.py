@@ -34,6 +34,7 @@ class ImageTrainConfig:
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
     crop: int = 256
+    texture_draws: int = 1             # draw this many crops for each one kept, keep the most textured (1 = plain random crops)
     batch_size: int = 8
     lr: float = 1e-4
     aux_lr: float = 1e-3
@@ -53,6 +54,8 @@ class ImageTrainConfig:
                                    f"1..{len(self.lambdas)}, one per lambda")
         if self.encoder_only and self.transforms_only:
             raise NeuralCodecError("encoder_only and transforms_only: choose one")
+        if self.texture_draws < 1:
+            raise NeuralCodecError(f"texture_draws must be 1 or more (got {self.texture_draws})")
         for name in ("analysis_n", "transforms_only", "transform_sets"):
             if getattr(self, name) and self.model != "mref":
                 raise NeuralCodecError(f"{name} is an mref setting (model is {self.model})")
