@@ -6,7 +6,7 @@ import torch
 
 from neuralcodec.errors import NeuralCodecError
 from neuralcodec.training.config import ImageTrainConfig
-from neuralcodec.training.image import CropDataset, image_files, texture
+from neuralcodec.training.image import CropDataset, _step_seed, image_files, texture
 
 FIX = str(Path(__file__).resolve().parent / "fixtures" / "images")
 
@@ -20,10 +20,12 @@ def test_texture_scores_detail_not_brightness():
 
 
 def test_one_draw_is_the_plain_dataset():
+    """With one draw a batch is what it was before the option: one crop_at per item from the step's generator."""
     files = image_files(FIX, "")
-    plain = CropDataset(files, 48, 4, seed=7, steps=3)
     one = CropDataset(files, 48, 4, seed=7, steps=3, texture_draws=1)
-    assert torch.equal(plain.batch(2), one.batch(2))
+    g = torch.Generator().manual_seed(_step_seed(7, 2, 1))
+    assert torch.equal(one.batch(2), torch.stack([one.crop_at(g) for _ in range(4)]))
+    assert torch.equal(one.batch(2), CropDataset(files, 48, 4, seed=7, steps=3).batch(2))
 
 
 def test_more_draws_keep_the_most_textured_of_the_plain_draws():
