@@ -448,3 +448,37 @@ def test_encoder_only_widens_and_trains_the_encoder_alone(tmp_path):
         replace(cfg, model="hyperprior")
     with pytest.raises(ValueError, match="must start exactly as stored there.*g_s"):
         ImageCodecModule(replace(cfg, transform_n=24))
+
+
+def test_decoder_only_trains_the_decoder_alone(tmp_path):
+    """decoder_only moves g_s, LRP and the decoder's per-quality tensors and nothing else, so
+    the new weights write the very bytes the source weights wrote (the rate is untouched) and
+    decode them to other pixels."""
+    import numpy as np
+    from neuralcodec.codecs.image.learned import build_model, load_model
+    from neuralcodec.codecs.image.mref_codec import MrefCodec
+    from neuralcodec.codecs.image.weights import write as write_weights
+    from neuralcodec.errors import NeuralCodecError
+    from neuralcodec.media import Image
+    from neuralcodec.training.image import decoder_param, encoder_param
+    torch.manual_seed(0)
+    base = {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483],
+            "quality_scales": True}
+    src = tmp_path / "src.safetensors"
+    write_weights(build_model("mref", base).eval(), src, {"model": "mref", "config": json.dumps(base)})
+    old = load_model(src)
+    cfg = _cfg(tmp_path, max_steps=6, model="mref", slices=2, width=16, quality_scales=True,
+               decoder_only=True, init_from=str(src))
+    new = load_model(Path(train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1,
+                                progress=False)["weights"]))
+    old_state, new_state = old.state_dict(), new.state_dict()
+    assert all(torch.equal(new_state[k], old_state[k]) for k in new_state if not decoder_param(k))
+    assert all(not torch.equal(new_state[k], old_state[k]) for k in ("g_s.0.weight", "lrp.0.0.weight", "s_scale"))
+    assert not any(decoder_param(k) and encoder_param(k) for k in new_state)
+    assert all(not decoder_param(k) for k in ("gain", "a_scale", "h_s.0.conv.weight", "cc.0.0.conv.weight"))
+    img = Image(np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8))
+    written = MrefCodec(old).encode(img, 3)
+    assert MrefCodec(new).encode(img, 3).streams == written.streams
+    assert not np.array_equal(MrefCodec(new).decode(written).pixels, MrefCodec(old).decode(written).pixels)
+    with pytest.raises(NeuralCodecError, match="encoder_only and decoder_only: choose one"):
+        replace(cfg, encoder_only=True)

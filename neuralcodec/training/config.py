@@ -21,6 +21,7 @@ class ImageTrainConfig:
     train_qualities: tuple[int, ...] = ()   # the qualities (1-based) the steps draw from; () = all of them
     encoder_only: bool = False         # train only what the encoder alone uses (g_a, h_a, a_scale, gain)
     transforms_only: bool = False      # mref: train only g_a, g_s and the per-quality gains and scales
+    decoder_only: bool = False         # train only what the decoder alone uses to shape pixels (g_s, lrp, s_scale, inv_gain)
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
     checkerboard: bool = True          # mref ablations (see MrefConfig)
@@ -52,8 +53,9 @@ class ImageTrainConfig:
         if not all(1 <= q <= len(self.lambdas) for q in self.train_qualities):
             raise NeuralCodecError(f"train_qualities {list(self.train_qualities)} must lie in "
                                    f"1..{len(self.lambdas)}, one per lambda")
-        if self.encoder_only and self.transforms_only:
-            raise NeuralCodecError("encoder_only and transforms_only: choose one")
+        chosen = [k for k in ("encoder_only", "transforms_only", "decoder_only") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise NeuralCodecError(f"{' and '.join(chosen)}: choose one")
         if self.texture_draws < 1:
             raise NeuralCodecError(f"texture_draws must be 1 or more (got {self.texture_draws})")
         for name in ("analysis_n", "transforms_only", "transform_sets"):

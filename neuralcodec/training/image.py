@@ -213,6 +213,8 @@ def draw_qualities(cfg: ImageTrainConfig, batch: int, device=None) -> torch.Tens
 
 ENCODER_MODULES = re.compile(r"(g_a(_\d+)?|h_a)\.")   # what only the encoder reads (inv_gain, s_scale are the decoder's)
 ENCODER_TENSORS = ("a_scale", "gain")
+DECODER_MODULES = re.compile(r"(g_s(_\d+)?|lrp)\.")   # what shapes pixels from the decoded latent
+DECODER_TENSORS = ("s_scale", "inv_gain")
 TRANSFORM_MODULES = re.compile(r"g_[as](_\d+)?\.")     # every transform set's g_a and g_s
 TRANSFORM_TENSORS = ("a_scale", "s_scale", "gain", "inv_gain")
 
@@ -221,6 +223,14 @@ def encoder_param(name: str) -> bool:
     """Whether tensor ``name`` is read by the encoder alone, so training it leaves every file's
     decoding as it was (what ``encoder_only`` trains)."""
     return bool(ENCODER_MODULES.match(name)) or name in ENCODER_TENSORS
+
+
+def decoder_param(name: str) -> bool:
+    """Whether tensor ``name`` only shapes pixels from the decoded latent (every set's ``g_s``,
+    LRP, the per-quality ``s_scale`` and ``inv_gain``): what ``decoder_only`` trains. Nothing the
+    encoder or the entropy model reads changes, so every file codes to the same bytes and the rate
+    term of the loss is a constant: the steps lower distortion alone, at the rates as they are."""
+    return bool(DECODER_MODULES.match(name)) or name in DECODER_TENSORS
 
 
 def transform_param(name: str) -> bool:
@@ -238,6 +248,8 @@ def trainable(cfg: ImageTrainConfig) -> Callable[[str], bool] | None:
         return encoder_param
     if cfg.transforms_only:
         return transform_param
+    if cfg.decoder_only:
+        return decoder_param
     return None
 
 
