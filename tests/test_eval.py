@@ -144,6 +144,26 @@ def test_error_bands_script_places_blur_high_and_offset_low():
     assert bands(x, x)["psnr"] == metrics.PSNR_CAP and 10 < b["psnr"] < 30
 
 
+def test_linear_post_filter_undoes_a_blur_and_leaves_a_perfect_decode():
+    """scripts/linear_post_filter.py: the least-squares filter fitted on blurred copies sharpens a
+    blurred image it was not fitted on, and one fitted on exact copies changes nothing."""
+    import runpy
+    import torch
+    script = runpy.run_path(str(FIX.parents[1] / "scripts" / "linear_post_filter.py"))
+    fit, apply = script["fit"], script["apply"]
+    g = torch.Generator().manual_seed(0)
+    smooth = lambda: torch.nn.functional.avg_pool2d(torch.rand(3, 70, 70, generator=g)[None], 5, 1)[0]  # (3, 66, 66)
+    blur = lambda x: torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x[None], (1,) * 4, mode="replicate"), 3, 1)[0]
+    mse = lambda a, b: float((a - b).square().mean())
+    train, test = [smooth() for _ in range(3)], smooth()
+    w = fit([(x, blur(x)) for x in train], 7)
+    assert mse(apply(blur(test), w, 7), test) < 0.5 * mse(blur(test), test)
+    exact = fit([(x, x) for x in train], 3)
+    assert float(exact.abs().max()) < 1e-4
+    level = (test * 255).round() / 255
+    assert torch.equal(apply(level, exact, 3), level)
+
+
 def test_latent_ceiling_script_frees_the_latent(tmp_path, capsys):
     """scripts/latent_ceiling.py on a tiny random mref: the freed latent draws the crop at least
     as well as the encoder's (Adam on the MSE from there), and the summary is JSON."""
