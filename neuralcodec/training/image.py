@@ -228,8 +228,9 @@ def encoder_param(name: str) -> bool:
 def decoder_param(name: str) -> bool:
     """Whether tensor ``name`` only shapes pixels from the decoded latent (every set's ``g_s``,
     LRP, the per-quality ``s_scale`` and ``inv_gain``): what ``decoder_only`` trains. Nothing the
-    encoder or the entropy model reads changes, so every file codes to the same bytes and the rate
-    term of the loss is a constant: the steps lower distortion alone, at the rates as they are."""
+    encoder or the entropy model reads changes, so every image codes to the same bytes (plain
+    encodes: ``--refine`` consults the decoder) and the rate term of the loss is a constant: the
+    steps lower distortion alone, at the rates as they are."""
     return bool(DECODER_MODULES.match(name)) or name in DECODER_TENSORS
 
 
