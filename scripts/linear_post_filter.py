@@ -61,15 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from neuralcodec.codecs.image.learned import ASSETS, weights_metadata
     from neuralcodec.codecs.weights import codec_from_weights
-    from neuralcodec.datasets import DEFAULT_DEST, split_files
     from neuralcodec.entropy.container import pack, unpack
     from neuralcodec.eval.metrics import psnr
-    from neuralcodec.media import IMAGE_EXTS, Image, load_image
+    from neuralcodec.media import Image, load_image
+    from neuralcodec.training.image import image_files
     path = Path(a.weights) if a.weights else ASSETS / "mref.safetensors"
     codec = codec_from_weights(weights_metadata(path)[0], path)
-
-    def images(split: str) -> list[Path]:
-        return [f for f in split_files(split, DEFAULT_DEST) if f.suffix.lower() in IMAGE_EXTS]
 
     def coded(f: Path, q: int):
         pixels = np.ascontiguousarray(load_image(f).pixels[:MAX_H, :MAX_W])
@@ -77,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         as_float = lambda p: torch.from_numpy(p).permute(2, 0, 1).float() / 255
         return as_float(pixels), as_float(decoded)
 
-    fit_files = images(a.fit)
+    fit_files = image_files(a.fit, "")
     random.Random(0).shuffle(fit_files)
-    fit_files, test_files = fit_files[: a.fit_files], images(a.data)
+    fit_files, test_files = fit_files[: a.fit_files], image_files(a.data, "")
     rows = {}
     with torch.no_grad():
         for q in (int(q) for q in a.qualities.split(",")):
