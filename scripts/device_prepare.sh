@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Here, before a session's first call of the lent GPU (`run`): what that bare machine lacks.
-# Its image has Python 3.12 with torch, lightning, numpy, safetensors, pillow, pytest and
-# hypothesis, and it reaches no network (../.library/device/README.md). This puts the other
-# wheels in .whl/ and training data in .devdata/ (both git-ignored; name them in the call's
-# `carry`, 64 MiB with the repository). Then, there: `bash scripts/device_run.sh CMD...`.
+# For a GPU machine without network whose Python 3.12 already has torch, lightning, numpy,
+# safetensors, pillow, pytest and hypothesis: put the other wheels in .whl/ and the training and
+# validation data in .devdata/ (both git-ignored), copy them there with the repository, then run
+# `bash scripts/device_run.sh CMD...` on that machine.
 #
-#   scripts/device_prepare.sh images   image-train (28 MB)
-#   scripts/device_prepare.sh audio    audio-train's speech and synth samples (about 35 MB; the
-#                                      drum kits and game music do not fit the 64 MiB)
+#   scripts/device_prepare.sh images   image-train and image-val (about 29 MB)
+#   scripts/device_prepare.sh audio    the speech and synthesised samples of audio-train and
+#                                      audio-val (about 35 MB; drum kits and game music left out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NEURALCODEC_DATA:-$HOME/.cache/neuralcodec/data}
@@ -24,8 +23,8 @@ from pathlib import Path
 src, dst, what = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 audio = {"codec2-examples", "fillets-ng-data", "pocketsphinx-testdata", "klettres-data", "espeak-ng",
          "supersonic-scsynth-samples"}
-keep = {"images": lambda r: r["split"] == "image-train",
-        "audio": lambda r: r["split"] == "audio-train" and r["package"] in audio}[what]
+keep = {"images": lambda r: r["split"] in ("image-train", "image-val"),
+        "audio": lambda r: r["split"] in ("audio-train", "audio-val") and r["package"] in audio}[what]
 rows = [r for r in json.loads((src / "manifest.json").read_text()) if keep(r)]
 for r in rows:
     (dst / r["path"]).parent.mkdir(parents=True, exist_ok=True)

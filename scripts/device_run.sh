@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# There, on the lent GPU machine, in the repository root: install the carried wheels, put the
+# On the GPU machine without network, in the repository root: install the carried wheels, put the
 # carried data where `neuralcodec` looks for it, build the C rANS lanes if a compiler is there,
 # then run the command given, e.g.
 #   bash scripts/device_run.sh python3 -m pytest -q -m cuda

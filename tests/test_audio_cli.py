@@ -9,7 +9,6 @@ import torch
 
 from neuralcodec.cli import main
 from neuralcodec.codecs import base
-from neuralcodec.codecs.audio import codec as audio_codec
 from neuralcodec.codecs.audio.codec import TokenizerCodec, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,10 +62,14 @@ def test_export_from_the_checkpoint_gives_the_runs_weights(trained, tmp_path):
 
 @pytest.fixture
 def registered(trained, tmp_path, monkeypatch):
+    """The tiny run's weights installed as the current wavtok40 release."""
+    from neuralcodec.codecs import zoo
     weights = tmp_path / "assets"
     weights.mkdir()
-    (weights / TokenizerCodec.weights).write_bytes(Path(trained[0]["weights"]).read_bytes())
-    monkeypatch.setattr(audio_codec, "ASSETS", weights)
+    (weights / zoo.SHIPPED["wavtok40"]).write_bytes(Path(trained[0]["weights"]).read_bytes())
+    monkeypatch.setattr(zoo, "ASSETS", weights)
+    h = TokenizerCodec(*load_tokenizer(weights / zoo.SHIPPED["wavtok40"])).weights_hash().hex()
+    monkeypatch.setattr(zoo, "releases", lambda: (zoo.Release("wavtok40", 1, "-", h, "", 0, True),))
     monkeypatch.setitem(base._REGISTRY, TokenizerCodec.info.name, TokenizerCodec)
     monkeypatch.setitem(base._DEFAULTS, "audio", TokenizerCodec.info.name)
 

@@ -96,12 +96,20 @@ def test_info_does_not_import_torch(tmp_path, photo):
 
 
 def test_list_json():
-    from neuralcodec.codecs.image.mref_codec import ASSETS, MrefCodec
     rc, stdout, _ = run("list", "--json")
     rows = json.loads(stdout)
     assert rc == 0 and {"name": "lossless", "modality": "image"} in [{k: r[k] for k in ("name", "modality")} for r in rows]
-    default = "mref" if (ASSETS / MrefCodec.weights).exists() else "lossless"   # mref once its weights ship
-    assert [r["name"] for r in rows if r["default"] and r["modality"] == "image"] == [default]
+    assert [r["name"] for r in rows if r["default"] and r["modality"] == "image"] == ["mref"]
+    assert [r["name"] for r in rows if r["default"] and r["modality"] == "audio"] == ["wavtok40"]
+
+
+def test_missing_shipped_weights_are_named(tmp_path, monkeypatch, photo, capsys):
+    """An install without a codec's weights fails loudly, naming the file, instead of dropping the codec."""
+    from neuralcodec.codecs import zoo
+    monkeypatch.setattr(zoo, "ASSETS", tmp_path)
+    assert main(["encode", str(photo), str(tmp_path / "a.ncdc"), "--codec", "mref"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "mref.safetensors") in err and "missing" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("device", ["tpu", "cuda"])
@@ -143,7 +151,6 @@ def test_demo_codes_the_shipped_samples(tmp_path, capsys):
 
 def test_weights_flag_decodes_files_of_other_weights(tmp_path, photo):
     """A file coded with other weights than the shipped ones names their hash; --weights decodes it."""
-    from neuralcodec.codecs.image.mref_codec import ASSETS, MrefCodec
     import torch
     from safetensors.torch import save_file
 
@@ -156,8 +163,7 @@ def test_weights_flag_decodes_files_of_other_weights(tmp_path, photo):
     coded, out = tmp_path / "a.ncdc", tmp_path / "a.png"
     assert run("encode", photo, coded, "--codec", "mref", "--weights", w)[0] == 0
     rc, _, err = run("decode", coded, out)
-    if (ASSETS / MrefCodec.weights).exists():   # the shipped weights are other weights
-        assert rc == 2 and "--weights" in err and err.count("\n") == 1
+    assert rc == 2 and "--weights" in err and "no release" in err and err.count("\n") == 1
     assert run("decode", coded, out, "--weights", w)[0] == 0
     assert np.asarray(Image.open(out)).shape == (37, 53, 3)
     rc, _, err = run("encode", photo, tmp_path / "b.ncdc", "--codec", "lossless", "--weights", w)
@@ -174,13 +180,13 @@ def test_export_from_a_bad_checkpoint_is_one_line(tmp_path):
     that does not exist, so a data error would come first if it were not."""
     (tmp_path / "notes.ckpt").write_bytes(b"just some text\n")
     (tmp_path / "empty.ckpt").write_bytes(b"")
-    for recipe in ("mref-t128-cpu.json", "wavtok-cpu.json"):
+    for recipe in ("lineage/mref/10-t128.json", "wavtok-cpu.json"):
         config = json.loads((ROOT / "configs" / recipe).read_text()) | {"data": str(tmp_path / "no-such-data")}
-        (tmp_path / recipe).write_text(json.dumps(config))
+        (tmp_path / Path(recipe).name).write_text(json.dumps(config))
         for ckpt, says in (("missing.ckpt", "no such checkpoint"), ("notes.ckpt", "not a checkpoint"),
                            ("empty.ckpt", "not a checkpoint")):
             modality = "audio" if "wavtok" in recipe else "image"
-            rc, _, err = run("train", modality, "--config", tmp_path / recipe,
+            rc, _, err = run("train", modality, "--config", tmp_path / Path(recipe).name,
                              "--export-from", tmp_path / ckpt, "--out", tmp_path / "out")
             assert rc == 2 and says in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
@@ -193,6 +199,6 @@ def test_export_from_another_recipes_checkpoint_is_one_line(tmp_path):
     cfg = ImageTrainConfig(model="mref", n=16, m=24, slices=2, width=16, data=str(ROOT / "tests" / "fixtures" / "images"),
                            crop=64, batch_size=2, max_steps=2, checkpoint_every=2, out=str(tmp_path / "run"))
     train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
-    rc, _, err = run("train", "image", "--config", ROOT / "configs" / "mref-t128-cpu.json",
+    rc, _, err = run("train", "image", "--config", ROOT / "configs" / "lineage" / "mref" / "10-t128.json",
                      "--export-from", tmp_path / "run" / "checkpoints" / "last.ckpt", "--out", tmp_path / "out")
     assert rc == 2 and "another recipe" in err and err.count("\n") == 1, err

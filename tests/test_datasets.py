@@ -41,10 +41,11 @@ def test_fetch_builds_splits_with_a_manifest(fake):
         by_split.setdefault(r["split"], []).append(r["path"])
         assert r["sha256"] == datasets.sha256(fake / r["path"]) and r["bytes"] > 0
         assert r["package"] == "fakepkg" and r["licence"] == "CC0"
-    # same file name in two kits -> two files; eval files are never in train
+    # same file name in two kits -> two files; eval files are never in train; every 8th training
+    # file of a pick (from the 4th: 1 2 3 [4]) is held out for validation
     assert sorted(by_split["audio-train"]) == ["audio-train/1.flac", "audio-train/2.flac", "audio-train/3.flac",
-                                               "audio-train/4.flac", "audio-train/kitA_kick.wav",
-                                               "audio-train/kitB_kick.wav"]
+                                               "audio-train/kitA_kick.wav", "audio-train/kitB_kick.wav"]
+    assert by_split["audio-val"] == ["audio-val/4.flac"] and "image-val" not in by_split   # one photo: none held out
     assert sorted(by_split["music-eval"]) == ["music-eval/0.flac", "music-eval/5.flac"]
     assert Image.open(fake / "image-train" / "one.png").size == (10, 10)
     assert datasets.split_files("music-eval", fake) == [fake / "music-eval/0.flac", fake / "music-eval/5.flac"]

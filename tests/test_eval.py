@@ -115,75 +115,41 @@ def test_rate_at_quality_point_by_point():
     assert bd.rate_at_quality(r, [28.0, 30.0, 29.0, 33.0, 35.0], [30.0]) == [None]   # not increasing
 
 
-def test_rd_gap_script_reads_a_sweep():
-    import runpy
-    gap = runpy.run_path(str(FIX.parents[1] / "scripts" / "rd_gap.py"))["gap"]
-    sweep = {"rate": "bpp", "curves": {
-        "a": {"results": {"point": [1, 2, 3, 4], "bpp": [0.1, 0.2, 0.4, 0.8], "psnr-rgb": [28.0, 30.0, 32.0, 34.0]}},
-        "b": {"results": {"point": [1, 2], "bpp": [0.15, 0.5], "psnr-rgb": [30.0, 35.0]}}}}
-    out = gap(sweep, "b", "a", "psnr-rgb")["points"]
+SWEEP = {"rate": "bpp", "curves": {
+    "a": {"results": {"point": [1, 2, 3, 4], "bpp": [0.1, 0.2, 0.4, 0.8], "psnr-rgb": [28.0, 30.0, 32.0, 34.0]}},
+    "b": {"results": {"point": [1, 2], "bpp": [0.15, 0.5], "psnr-rgb": [30.0, 35.0]}},
+    "c": {"results": {"point": [1, 2, 3, 4, 5], "bpp": [0.05, 0.1, 0.2, 0.4, 9.0],
+                      "psnr-rgb": [28.0, 30.0, 32.0, 34.0, 35.0]}}}}
+
+
+def test_eval_gap_point_by_point(tmp_path, capsys):
+    from neuralcodec.cli import main
+    from neuralcodec.eval.compare import gap
+    out = gap(SWEEP, "b", "a", "psnr-rgb")["points"]
     assert out[0] == {"point": 1, "bpp": 0.15, "psnr-rgb": 30.0, "a_bpp": 0.2, "difference_%": -25.0}
     assert out[1]["difference_%"] is None                                 # 35 dB: beyond a's range
-    with pytest.raises(SystemExit, match="not in the sweep"):
-        gap(sweep, "c", "a", "psnr-rgb")
-    assert json.loads(json.dumps(out)) == out
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(SWEEP))
+    assert main(["eval", "gap", str(path), "--codec", "b", "--anchor", "a"]) == 0
+    assert json.loads(capsys.readouterr().out)["points"] == out
+    assert main(["eval", "gap", str(path), "--codec", "x", "--anchor", "a"]) == 2
+    assert "x is not in the sweep" in capsys.readouterr().err
 
 
-def test_error_bands_script_places_blur_high_and_offset_low():
-    import runpy
-    bands = runpy.run_path(str(FIX.parents[1] / "scripts" / "error_bands.py"))["bands"]
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
-    blur = ((x.astype(int) + np.roll(x, 1, 0) + np.roll(x, 1, 1) + np.roll(x, (1, 1), (0, 1))) // 4).astype(np.uint8)
-    offset = np.clip(x.astype(int) + 3, 0, 255).astype(np.uint8)
-    b, o = bands(x, blur), bands(x, offset)
-    assert sum(b["bands"].values()) == pytest.approx(1, abs=1e-3) and sum(o["bands"].values()) == pytest.approx(1, abs=1e-3)
-    assert b["bands"]["0.25-0.5"] > 0.7                    # a blur loses the finest detail
-    assert o["bands"]["0-0.03125"] > 0.9                    # an offset is (nearly) all DC
-    assert all(2.5 < v <= 3 for v in o["bias"]) and all(abs(v) < 2 for v in b["bias"])
-    assert bands(x, x)["psnr"] == metrics.PSNR_CAP and 10 < b["psnr"] < 30
-
-
-def test_linear_post_filter_undoes_a_blur_and_leaves_a_perfect_decode():
-    """scripts/linear_post_filter.py: the least-squares filter fitted on blurred copies sharpens a
-    blurred image it was not fitted on, and one fitted on exact copies changes nothing."""
-    import runpy
-    import torch
-    script = runpy.run_path(str(FIX.parents[1] / "scripts" / "linear_post_filter.py"))
-    fit, apply = script["fit"], script["apply"]
-    g = torch.Generator().manual_seed(0)
-    smooth = lambda: torch.nn.functional.avg_pool2d(torch.rand(3, 70, 70, generator=g)[None], 5, 1)[0]  # (3, 66, 66)
-    blur = lambda x: torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x[None], (1,) * 4, mode="replicate"), 3, 1)[0]
-    mse = lambda a, b: float((a - b).square().mean())
-    train, test = [smooth() for _ in range(3)], smooth()
-    w = fit([(x, blur(x)) for x in train], 7)
-    assert mse(apply(blur(test), w, 7), test) < 0.5 * mse(blur(test), test)
-    exact = fit([(x, x) for x in train], 3)
-    assert float(exact.abs().max()) < 1e-4
-    level = (test * 255).round() / 255
-    assert torch.equal(apply(level, exact, 3), level)
-
-
-def test_latent_ceiling_script_frees_the_latent(tmp_path, capsys):
-    """scripts/latent_ceiling.py on a tiny random mref: the freed latent draws the crop at least
-    as well as the encoder's (Adam on the MSE from there), and the summary is JSON."""
-    import runpy
-    import torch
-    from neuralcodec.codecs.image.learned import build_model
-    from neuralcodec.codecs.image.weights import write
-    torch.manual_seed(0)
-    config = {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": [0.01, 0.05], "quality_scales": True}
-    weights = tmp_path / "tiny.safetensors"
-    write(build_model("mref", config), weights, {"model": "mref", "config": json.dumps(config)})
-    main = runpy.run_path(str(FIX.parents[1] / "scripts" / "latent_ceiling.py"))["main"]
-    assert main([str(weights), "--data", str(FIX / "images"), "--quality", "2", "--steps", "20", "--crop", "48",
-                 "--files", "2", "--refine", "2"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    rows, summary = [json.loads(x) for x in lines[:-1]], json.loads(lines[-1])
-    assert len(rows) == 2 and all(r["crop"] == 48 for r in rows)
-    assert all(r["free_latent_psnr"] > r["encoder_psnr"] for r in rows)
-    assert all(r["plain_bpp"] > 0 and r["refine2_bpp"] > 0 and r["refine2_psnr"] > 0 for r in rows)
-    assert summary["quality"] == 2 and summary["means"]["free_latent_psnr"] > summary["means"]["encoder_psnr"]
+def test_eval_bd_of_some_points(tmp_path, capsys):
+    """c is a at half the rate on its first four points; its fifth point is far off, so keeping
+    only points 1-4 gives exactly -50%."""
+    from neuralcodec.cli import main
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(SWEEP))
+    assert main(["eval", "bd", str(path), "--codec", "c", "--points", "1,2,3,4"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["points"] == [1, 2, 3, 4] and got["bd_rate"]["a"]["cubic"] == pytest.approx(-50.0)
+    assert got["bd_rate"]["b"]["cubic"] is None                          # b has too few points
+    assert main(["eval", "bd", str(path), "--codec", "c"]) == 0
+    assert json.loads(capsys.readouterr().out)["bd_rate"]["a"]["cubic"] != pytest.approx(-50.0)
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["eval", "bd", str(tmp_path / "bad.json"), "--codec", "c"]) == 2
 
 
 def test_image_sweep_end_to_end_and_resume(tmp_path):

@@ -321,12 +321,12 @@ def test_qualities_follow_the_weights():
     class's info) reads the shipped weights' lambdas from their metadata."""
     import json
     from safetensors import safe_open
-    from neuralcodec.codecs.image.learned import ASSETS
+    from neuralcodec.codecs.zoo import shipped_weights
     torch.manual_seed(0)
     lambdas = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932)
     codec = MrefCodec(MrefModel(MrefConfig(24, 32, 4, 16, lambdas=lambdas)))
     assert codec.info.qualities == tuple(range(1, 9)) and codec.info.default_quality == 4
-    with safe_open(str(ASSETS / MrefCodec.weights), "pt") as f:
+    with safe_open(str(shipped_weights("mref")), "pt") as f:
         shipped = json.loads(f.metadata()["config"])["lambdas"]
     assert MrefCodec.info.qualities == tuple(range(1, len(shipped) + 1))
     assert shipped[MrefCodec.info.default_quality - 1] == 0.0067

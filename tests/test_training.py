@@ -381,104 +381,34 @@ def test_drop_res_blocks_leaves_the_plain_model(tmp_path):
     assert (a.decode(a.encode(img, 2)).pixels == b.decode(b.encode(img, 2)).pixels).all()
 
 
-def test_train_qualities_trains_only_those(tmp_path):
-    from neuralcodec.training.image import ImageCodecModule, draw_qualities
-    cfg = _cfg(tmp_path, max_steps=6, model="mref", slices=2, width=16, quality_scales=True, train_qualities=(2, 5))
-    torch.manual_seed(0)
-    assert set(draw_qualities(cfg, 400).tolist()) == {1, 4}                  # 0-based, both drawn
-    torch.manual_seed(0)
-    assert draw_qualities(replace(cfg, train_qualities=()), 400).unique().numel() == len(cfg.lambdas)
-    from neuralcodec.errors import NeuralCodecError
-    for bad_pick in ((0, 2), (7,)):   # checked where the recipe is made
-        with pytest.raises(NeuralCodecError, match=r"must lie in 1\.\.6"):
-            replace(cfg, train_qualities=bad_pick)
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"model": "mref", "lambdas": [0.01, 0.02], "train_qualities": [0, 2]}')
-    with pytest.raises(NeuralCodecError, match=r"bad.json: train_qualities \[0, 2\] must lie in 1..2"):
-        load_config(bad)
-    summary = train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
-    trained = load_file(summary["weights"])
-    moved = [q for q in range(len(cfg.lambdas)) if not torch.equal(trained["s_scale"][q], torch.ones_like(trained["s_scale"][q]))]
-    assert moved == [1, 4]                    # the per-quality parameters of the other qualities saw no gradient
-    start = ImageCodecModule(cfg).model.gain.detach()
-    assert [q for q in range(len(cfg.lambdas)) if not torch.equal(trained["gain"][q], start[q])] == [1, 4]
+def test_validation_is_logged_on_the_held_out_split_and_repeats_exactly(tmp_path, capsys):
+    """val_data scores one fixed batch every val_every steps (and at the end): the same weights give
+    the same figures, so runs and resumes compare; a missing split turns validation off with a note."""
+    cfg = _cfg(tmp_path, max_steps=12, val_data=FIX, val_every=5)
+    train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
+    rows = [json.loads(x) for x in (Path(cfg.out) / "val.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 12]
+    assert all(r["bpp"] > 0 and r["loss"] > 0 and 0 < r["psnr"] < 60 for r in rows)
+    head = (Path(cfg.out) / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "val/loss" in head
+    from neuralcodec.training.image import ImageCodecModule, val_scorer
+    module = ImageCodecModule(cfg)
+    score = val_scorer(cfg, image_files(cfg.data, ""))
+    with torch.random.fork_rng():
+        torch.manual_seed(321)
+        a = score(module)
+    with torch.random.fork_rng():
+        torch.manual_seed(321)
+        assert score(module) == a
+    capsys.readouterr()
+    other = _cfg(tmp_path, max_steps=2, val_data="image-val", data_dir=str(tmp_path / "none"), out=str(tmp_path / "r2"))
+    train(other, image_files(other.data, ""), accelerator="cpu", devices=1, progress=False)
+    assert "note: no validation" in capsys.readouterr().err and not (tmp_path / "r2" / "val.jsonl").exists()
 
 
-def test_encoder_only_widens_and_trains_the_encoder_alone(tmp_path):
-    """analysis_n 16 -> 24 from trained weights, trained with encoder_only: g_a grows (its new
-    channels start with no way into the latent, so the latent is the old one), the encoder's own
-    tensors move, and every tensor the decoder reads stays bit for bit, so a file the source
-    weights wrote decodes to the same pixels with the new weights. The source's decoder GDNs have
-    exact zeros off the diagonal (the shipped mref has thousands), which a plain warm start
-    reopens; a recipe that would grow the decoder is refused."""
-    import numpy as np
-    from neuralcodec.codecs.image.learned import build_model, load_model
-    from neuralcodec.codecs.image.mref_codec import MrefCodec
-    from neuralcodec.media import Image
-    from neuralcodec.training.image import encoder_param
-    from neuralcodec.codecs.image.weights import write as write_weights
-    torch.manual_seed(0)
-    base = {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483],
-            "quality_scales": True}
-    old = build_model("mref", base).eval()
-    with torch.no_grad():
-        for gdn in (old.g_s[1], old.g_s[3], old.g_a[1]):
-            gdn.gamma[0, 1:] = 0
-    src = tmp_path / "src.safetensors"
-    write_weights(old, src, {"model": "mref", "config": json.dumps(base)})
-    old = load_model(src)
-    cfg = _cfg(tmp_path, max_steps=6, model="mref", slices=2, width=16, quality_scales=True, analysis_n=24,
-               encoder_only=True, init_from=str(src))
-    summary = train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False)
-    new = load_model(Path(summary["weights"]))
-    assert new.cfg.analysis_n == 24 and new.g_a[0].weight.shape[0] == 24 and new.g_s[0].weight.shape[1] == 16
-    old_state, new_state = old.state_dict(), new.state_dict()
-    decoder = [k for k in new_state if not encoder_param(k)]
-    assert decoder and all(torch.equal(new_state[k], old_state[k]) for k in decoder)
-    assert all(not encoder_param(k) for k in ("inv_gain", "s_scale", "g_s.0.weight", "z_density.quantiles"))
-    assert torch.count_nonzero(new.g_s[1].gamma[0, 1:]) == 0 and torch.count_nonzero(new.g_a[1].gamma[0, 1:]) > 0
-    assert all(not torch.equal(new_state[k][tuple(slice(0, d) for d in old_state[k].shape)], old_state[k])
-               for k in ("g_a.0.weight", "h_a.0.weight", "gain", "a_scale"))   # the trained block moved
-    img = Image(np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8))
-    written = MrefCodec(old).encode(img, 3)   # one file, written with the source weights
-    assert np.array_equal(MrefCodec(new).decode(written).pixels, MrefCodec(old).decode(written).pixels)
-    from neuralcodec.errors import NeuralCodecError
-    from neuralcodec.training.image import ImageCodecModule
-    with pytest.raises(NeuralCodecError, match="analysis_n is an mref setting"):
-        replace(cfg, model="hyperprior")
-    with pytest.raises(ValueError, match="must start exactly as stored there.*g_s"):
-        ImageCodecModule(replace(cfg, transform_n=24))
-
-
-def test_decoder_only_trains_the_decoder_alone(tmp_path):
-    """decoder_only moves g_s, LRP and the decoder's per-quality tensors and nothing else, so
-    the new weights write the very bytes the source weights wrote (the rate is untouched) and
-    decode them to other pixels."""
-    import numpy as np
-    from neuralcodec.codecs.image.learned import build_model, load_model
-    from neuralcodec.codecs.image.mref_codec import MrefCodec
-    from neuralcodec.codecs.image.weights import write as write_weights
-    from neuralcodec.errors import NeuralCodecError
-    from neuralcodec.media import Image
-    from neuralcodec.training.image import decoder_param, encoder_param
-    torch.manual_seed(0)
-    base = {"n": 16, "m": 24, "slices": 2, "width": 16, "lambdas": [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483],
-            "quality_scales": True}
-    src = tmp_path / "src.safetensors"
-    write_weights(build_model("mref", base).eval(), src, {"model": "mref", "config": json.dumps(base)})
-    old = load_model(src)
-    cfg = _cfg(tmp_path, max_steps=6, model="mref", slices=2, width=16, quality_scales=True,
-               decoder_only=True, init_from=str(src))
-    new = load_model(Path(train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1,
-                                progress=False)["weights"]))
-    old_state, new_state = old.state_dict(), new.state_dict()
-    assert all(torch.equal(new_state[k], old_state[k]) for k in new_state if not decoder_param(k))
-    assert all(not torch.equal(new_state[k], old_state[k]) for k in ("g_s.0.weight", "lrp.0.0.weight", "s_scale"))
-    assert not any(decoder_param(k) and encoder_param(k) for k in new_state)
-    assert all(not decoder_param(k) for k in ("gain", "a_scale", "h_s.0.conv.weight", "cc.0.0.conv.weight"))
-    img = Image(np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8))
-    written = MrefCodec(old).encode(img, 3)
-    assert MrefCodec(new).encode(img, 3).streams == written.streams
-    assert not np.array_equal(MrefCodec(new).decode(written).pixels, MrefCodec(old).decode(written).pixels)
-    with pytest.raises(NeuralCodecError, match="encoder_only and decoder_only: choose one"):
-        replace(cfg, encoder_only=True)
+def test_stop_at_ends_a_run_at_that_step_with_the_recipes_schedule(tmp_path):
+    cfg = _cfg(tmp_path, max_steps=10, lr_drop_at=(0.5,))
+    summary = train(cfg, image_files(cfg.data, ""), accelerator="cpu", devices=1, progress=False, stop_at=3)
+    assert summary["steps"] == 3
+    from neuralcodec.cli import main
+    assert main(["train", "image", "--config", "configs/hyperprior-tiny.json", "--stop-at", "0"]) == 2

@@ -4,7 +4,6 @@
 - :mod:`.families`   quantized Gaussian/Laplace/logistic scale tables and their training twins
 - :mod:`.factorized` Ballé 2018's non-parametric per-channel density
 - :mod:`.rans`       interleaved rANS (C lanes, numpy and torch: identical bytes)
-- :mod:`.coders`     one interface over rANS and constriction's range/ANS coders
 - :mod:`.escape`     exact coding of values outside a table's support
 - :mod:`.container`  the file format (stdlib only)
 """

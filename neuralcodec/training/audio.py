@@ -21,6 +21,7 @@ from ..codecs.audio.prior import code_classes, fit_prior
 from ..codecs.audio.tokenizer import SAMPLE_RATE, AudioTokenizer, TokenizerConfig
 from .audio_losses import Balancer, Discriminators, MelLoss, disc_hinge, feature_matching, gen_hinge
 from .config import AudioTrainConfig, to_dict
+from .validate import Validation, held_out_files
 from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint, load_into
 from .image import _step_seed, warm_start
 
@@ -166,6 +167,24 @@ def fit_token_prior(model: AudioTokenizer, clips: list[np.ndarray], cfg: AudioTr
     return fit_prior(streams, codes, classes), streams
 
 
+def val_scorer(cfg: AudioTrainConfig, files: list[Path]):
+    """The validation of a run (validate.py): the first ``segment`` seconds of up to 8 held-out
+    clips through the tokenizer; mean mel loss and the codes used. None without files."""
+    if not files:
+        return None
+    clips, _ = load_clips(files[:: max(1, len(files) // 8)][:8], cfg.segment, set())
+    seg = int(cfg.segment * SAMPLE_RATE)
+    x = torch.zeros(len(clips), seg)
+    for i, c in enumerate(clips):
+        x[i, :len(c[:seg])] = torch.from_numpy(c[:seg].astype(np.float32) / 32767)
+
+    def score(module: AudioCodecModule) -> dict[str, float]:
+        xs = x.to(module.device)
+        out = module.model(xs)
+        return {"mel": float(module.mel(out.wave[:, :seg], xs)), "usage": float(out.usage)}
+    return score if len(clips) else None
+
+
 def export(module: AudioCodecModule, clips: list[np.ndarray], path: Path, card: dict) -> dict:
     """Weights + token prior as safetensors; returns prior figures for the card."""
     from safetensors.torch import save_file
@@ -184,7 +203,7 @@ def export(module: AudioCodecModule, clips: list[np.ndarray], path: Path, card: 
 
 
 def train(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], accelerator: str = "auto", devices="auto",
-          progress: bool = True, max_minutes: float | None = None) -> dict:
+          progress: bool = True, max_minutes: float | None = None, stop_at: int | None = None) -> dict:
     """Run (or resume) training; exports ``wavtok.safetensors`` with the token prior."""
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -198,7 +217,10 @@ def train(cfg: AudioTrainConfig, files: list[Path], speech: set[Path], accelerat
     clock = WallClock()
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
                         logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
-                        callbacks=[ckpt, clock, TimeLimit(max_minutes)],
+                        callbacks=[ckpt, clock, TimeLimit(max_minutes, stop_at),
+                                   Validation(val_scorer(cfg, held_out_files(cfg.val_data, cfg.data_dir,
+                                                                             lambda s, d: audio_files(s, d)[0])),
+                                              cfg.val_every, out)],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False)
     t0 = time.time()
     with legacy_globals():

@@ -16,12 +16,7 @@ class ImageTrainConfig:
     n: int = 128
     m: int = 192
     transform_n: int = 0               # channels inside g_a / g_s (0 = n); wider than init_from's: widened
-    analysis_n: int = 0                # mref: channels inside g_a alone (0 = transform_n); likewise widened
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
-    train_qualities: tuple[int, ...] = ()   # the qualities (1-based) the steps draw from; () = all of them
-    encoder_only: bool = False         # train only what the encoder alone uses (g_a, h_a, a_scale, gain)
-    transforms_only: bool = False      # mref: train only g_a, g_s and the per-quality gains and scales
-    decoder_only: bool = False         # train only what the decoder alone uses to shape pixels (g_s, lrp, s_scale, inv_gain)
     slices: int = 4                    # mref only
     width: int = 96                    # mref only: hidden width of the context networks
     checkerboard: bool = True          # mref ablations (see MrefConfig)
@@ -31,11 +26,11 @@ class ImageTrainConfig:
     global_dim: int = 16
     quality_scales: bool = False       # mref: per-quality channel scales inside g_a and g_s
     res_blocks: bool = False           # mref: residual bottleneck blocks inside g_a and g_s (identity at init)
-    transform_sets: tuple[int, ...] = ()   # mref: each quality's transform set (0-based; () = one set)
     data: str = "image-train"          # a split of `neuralcodec data fetch`, or a folder of images
     data_dir: str = ""                 # where the splits are ("" = the default cache)
+    val_data: str = "image-val"        # held out from image-train: what models are chosen by ("" = none)
+    val_every: int = 500               # steps between validations (0 = none)
     crop: int = 256
-    texture_draws: int = 1             # draw this many crops for each one kept, keep the most textured (1 = plain random crops)
     batch_size: int = 8
     lr: float = 1e-4
     aux_lr: float = 1e-3
@@ -48,19 +43,6 @@ class ImageTrainConfig:
     init_from: str = ""                # safetensors whose same-named, same-shaped tensors start the run
     checkpoint_every: int = 500
     out: str = "runs/hyperprior"
-
-    def __post_init__(self):
-        if not all(1 <= q <= len(self.lambdas) for q in self.train_qualities):
-            raise NeuralCodecError(f"train_qualities {list(self.train_qualities)} must lie in "
-                                   f"1..{len(self.lambdas)}, one per lambda")
-        chosen = [k for k in ("encoder_only", "transforms_only", "decoder_only") if getattr(self, k)]
-        if len(chosen) > 1:
-            raise NeuralCodecError(f"{' and '.join(chosen)}: choose one")
-        if self.texture_draws < 1:
-            raise NeuralCodecError(f"texture_draws must be 1 or more (got {self.texture_draws})")
-        for name in ("analysis_n", "transforms_only", "transform_sets"):
-            if getattr(self, name) and self.model != "mref":
-                raise NeuralCodecError(f"{name} is an mref setting (model is {self.model})")
 
     def model_config(self) -> dict:
         """The model's own config (what goes into the weights' metadata)."""
@@ -75,10 +57,6 @@ class ImageTrainConfig:
             mref |= {"quality_scales": True}
         if self.res_blocks:
             mref |= {"res_blocks": True}
-        if self.analysis_n:
-            mref |= {"analysis_n": self.analysis_n}
-        if self.transform_sets:
-            mref |= {"transform_sets": list(self.transform_sets)}
         return base | (mref if self.model == "mref" else {})
 
 
@@ -91,6 +69,8 @@ class AudioTrainConfig:
     tokenizer: dict = field(default_factory=dict)   # TokenizerConfig fields (defaults otherwise)
     data: str = "audio-train"
     data_dir: str = ""
+    val_data: str = "audio-val"          # held out from audio-train ("" = none)
+    val_every: int = 500
     speech_weight: float = 0.5          # share of batch items drawn from speech files
     max_seconds_per_file: float = 120.0  # long music tracks contribute at most this much
     segment: float = 1.0                # seconds per batch item (24 kHz)
@@ -122,7 +102,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainCo
     unknown = set(raw) - known
     if unknown:
         raise NeuralCodecError(f"{path}: unknown config keys {sorted(unknown)}")
-    for k in ("lambdas", "lr_drop_at", "train_qualities", "transform_sets"):
+    for k in ("lambdas", "lr_drop_at"):
         if k in raw:
             raw[k] = tuple(raw[k])
     try:

@@ -8,10 +8,8 @@ exactly as if it had not stopped. The same command runs on CPU, CUDA and several
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
-from typing import Callable
 
 import lightning as L
 import numpy as np
@@ -25,6 +23,7 @@ from ..codecs.image.weights import read as read_weights, write as write_weights
 from ..media import IMAGE_EXTS, load_image
 from .config import ImageTrainConfig, to_dict
 from .runs import TimeLimit, WallClock, checkpoint_seconds, legacy_globals, load_checkpoint, load_into
+from .validate import Validation, held_out_files
 from .widen import latent_maps, quieten, widened
 
 
@@ -37,19 +36,13 @@ class CropDataset(Dataset):
 
     :meth:`batch` of step ``s`` is a pure function of ``(seed, s, rank)``; items of the dataset
     are step numbers, so the loader only paces the loop and can be fast-forwarded freely.
-
-    ``texture_draws`` > 1 draws that many crops for each one it keeps and keeps the one with the
-    most high-frequency energy (:func:`texture`): smooth photos (bokeh, sky) then train less of
-    the batch. With 1, the draws are exactly those of a dataset without the option.
     """
 
-    def __init__(self, files: list[Path], crop: int, batch_size: int, seed: int, steps: int,
-                 texture_draws: int = 1):
+    def __init__(self, files: list[Path], crop: int, batch_size: int, seed: int, steps: int):
         self.images = [torch.from_numpy(load_image(f).pixels).permute(2, 0, 1).contiguous() for f in files]
         if not self.images:
             raise ValueError("no training images")
         self.crop, self.batch_size, self.seed, self.steps = crop, batch_size, seed, steps
-        self.texture_draws = texture_draws
 
     def __len__(self) -> int:
         return self.steps
@@ -74,20 +67,7 @@ class CropDataset(Dataset):
     def batch(self, step: int, rank: int = 0) -> torch.Tensor:
         """``(batch_size, 3, crop, crop)`` for this step and process."""
         g = torch.Generator().manual_seed(_step_seed(self.seed, step, 1 + rank))
-        return torch.stack([self.kept_crop(g) for _ in range(self.batch_size)])
-
-    def kept_crop(self, g: torch.Generator) -> torch.Tensor:
-        """One crop ``(3, crop, crop)``: the most textured of ``texture_draws`` draws."""
-        draws = [self.crop_at(g) for _ in range(self.texture_draws)]
-        return draws[0] if len(draws) == 1 else max(draws, key=texture)
-
-
-def texture(x: torch.Tensor) -> float:
-    """High-frequency energy of an image ``(3, H, W)`` in [0, 1]: the mean squared discrete
-    Laplacian of its grey level (per pixel; a flat or smoothly shaded crop scores about 0)."""
-    grey = x.mean(0)
-    lap = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
-    return float(lap.square().mean())
+        return torch.stack([self.crop_at(g) for _ in range(self.batch_size)])
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -96,7 +76,7 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(self, files: list[Path], cfg: ImageTrainConfig):
         super().__init__()
         self.cfg = cfg
-        self.dataset = CropDataset(files, cfg.crop, cfg.batch_size, cfg.seed, cfg.max_steps, cfg.texture_draws)
+        self.dataset = CropDataset(files, cfg.crop, cfg.batch_size, cfg.seed, cfg.max_steps)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=0)
@@ -123,7 +103,7 @@ def regrid_gains(gain: torch.Tensor, src_lambdas, dst_lambdas) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] | None = None) -> int:
+def warm_start(model: torch.nn.Module, path: str) -> int:
     """Copy every tensor of ``path`` whose name and shape match ``model``'s (e.g. the transforms
     of a trained ``hyperprior`` into an ``mref``); returns how many were copied. Tensors that
     grew (wider transforms, ``transform_n``; wider context networks, ``width``; ``agg``'s inputs
@@ -132,13 +112,8 @@ def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] |
     use for the new channels (new latent channels start silent, :func:`quieten`, with each
     quality's mean gain). Gain vectors trained at other lambdas (the weights' metadata names
     them) are carried over by :func:`regrid_gains`, so the qualities both share code the same
-    bytes at step 0. A transform set the source lacks (``transform_sets``) starts as a copy of
-    its set 0. GDN off-diagonals left at exactly 0 by older weights are reopened
-    (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0.
-
-    ``exact(name)`` True marks tensors that must come from ``path`` bit for bit (what
-    ``encoder_only`` keeps of the decoder): their GDNs are not reopened, and one that is missing
-    there, grown or regridded raises ValueError."""
+    bytes at step 0. GDN off-diagonals left at exactly 0 by older weights are reopened
+    (:meth:`GDN.thaw_`). A resumed run loads its checkpoint afterwards, so this only shapes step 0."""
     source = Path(path).expanduser()
     try:
         src = read_weights(source)
@@ -148,12 +123,7 @@ def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] |
         src_kind, src_cfg = weights_metadata(source)
     except (KeyError, ValueError, AttributeError):   # weights saved without a config
         src_kind, src_cfg = None, {}
-    original = dict(src)   # the tensors as stored (gain rows may be regridded below)
     own = model.state_dict()
-    for k in own:   # a transform set the source lacks starts as a copy of its set 0
-        extra = re.match(r"(g_[as])_\d+\.(.*)", k)
-        if extra and k not in src and f"{extra[1]}.{extra[2]}" in src:
-            src[k] = src[f"{extra[1]}.{extra[2]}"]
     src_lambdas = src_cfg.get("lambdas")
     cfg = getattr(model, "cfg", None)
     maps = {}
@@ -177,15 +147,9 @@ def warm_start(model: torch.nn.Module, path: str, exact: Callable[[str], bool] |
     if not hits:
         raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
     model.load_state_dict(hits, strict=False)
-    for name, mod in model.named_modules():
-        if isinstance(mod, GDN) and not (exact and exact(f"{name}.gamma")):
+    for mod in model.modules():
+        if isinstance(mod, GDN):
             mod.thaw_()
-    if exact:
-        changed = [k for k, v in model.state_dict().items()
-                   if exact(k) and not (k in original and torch.equal(v, original[k].to(v.dtype)))]
-        if changed:
-            raise ValueError(f"init_from {path}: these must start exactly as stored there, but do not: "
-                             f"{', '.join(changed[:4])}{' ...' if len(changed) > 4 else ''}")
     return len(hits)
 
 
@@ -200,58 +164,6 @@ def rd_loss(model: torch.nn.Module, x: torch.Tensor, quality: torch.Tensor) -> d
     loss = (bpp + lam * 255**2 * mse).mean()
     psnr = 10 * torch.log10(1 / mse.clamp(min=1e-10)).mean()
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr}
-
-
-def draw_qualities(cfg: ImageTrainConfig, batch: int, device=None) -> torch.Tensor:
-    """``(batch,)`` 0-based quality indexes for one step, uniform over ``cfg.train_qualities``
-    (1-based; empty = every lambda), from torch's generator of ``device`` (seeded per step)."""
-    if not cfg.train_qualities:
-        return torch.randint(len(cfg.lambdas), (batch,), device=device)
-    pool = torch.tensor(cfg.train_qualities, device=device) - 1
-    return pool[torch.randint(len(pool), (batch,), device=device)]
-
-
-ENCODER_MODULES = re.compile(r"(g_a(_\d+)?|h_a)\.")   # what only the encoder reads (inv_gain, s_scale are the decoder's)
-ENCODER_TENSORS = ("a_scale", "gain")
-DECODER_MODULES = re.compile(r"(g_s(_\d+)?|lrp)\.")   # what shapes pixels from the decoded latent
-DECODER_TENSORS = ("s_scale", "inv_gain")
-TRANSFORM_MODULES = re.compile(r"g_[as](_\d+)?\.")     # every transform set's g_a and g_s
-TRANSFORM_TENSORS = ("a_scale", "s_scale", "gain", "inv_gain")
-
-
-def encoder_param(name: str) -> bool:
-    """Whether tensor ``name`` is read by the encoder alone, so training it leaves every file's
-    decoding as it was (what ``encoder_only`` trains)."""
-    return bool(ENCODER_MODULES.match(name)) or name in ENCODER_TENSORS
-
-
-def decoder_param(name: str) -> bool:
-    """Whether tensor ``name`` only shapes pixels from the decoded latent (every set's ``g_s``,
-    LRP, the per-quality ``s_scale`` and ``inv_gain``): what ``decoder_only`` trains. Nothing the
-    encoder or the entropy model reads changes, so every image codes to the same bytes (plain
-    encodes: ``--refine`` consults the decoder) and the rate term of the loss is a constant: the
-    steps lower distortion alone, at the rates as they are."""
-    return bool(DECODER_MODULES.match(name)) or name in DECODER_TENSORS
-
-
-def transform_param(name: str) -> bool:
-    """Whether tensor ``name`` belongs to the transforms (every set's ``g_a`` and ``g_s``, the
-    per-quality gains and scales) rather than the entropy model: what ``transforms_only`` trains,
-    so the result can join other weights as a transform set of its own over one shared entropy
-    model (scripts/join_transform_sets.py)."""
-    return bool(TRANSFORM_MODULES.match(name)) or name in TRANSFORM_TENSORS
-
-
-def trainable(cfg: ImageTrainConfig) -> Callable[[str], bool] | None:
-    """Which tensors a recipe trains (None = all of them); the others start and stay exactly as
-    ``init_from`` stores them."""
-    if cfg.encoder_only:
-        return encoder_param
-    if cfg.transforms_only:
-        return transform_param
-    if cfg.decoder_only:
-        return decoder_param
-    return None
 
 
 def autocast_bf16(module: torch.nn.Module) -> None:
@@ -275,14 +187,9 @@ class ImageCodecModule(L.LightningModule):
         self.cfg = cfg
         self.model = build_model(cfg.model, cfg.model_config())
         self.automatic_optimization = False
-        train_it = trainable(cfg)
-        frozen = (lambda name: not train_it(name)) if train_it else None
-        self.initialized = warm_start(self.model, cfg.init_from, frozen) if cfg.init_from else 0
-        if train_it:   # the other tensors stay exactly as init_from stores them
-            for name, p in self.model.named_parameters():
-                p.requires_grad_(train_it(name))
+        self.initialized = warm_start(self.model, cfg.init_from) if cfg.init_from else 0
         for name, module in self.model.named_children():
-            if TRANSFORM_MODULES.match(f"{name}."):   # g_a, g_s and every further set's
+            if name in ("g_a", "g_s"):
                 if cfg.bf16:
                     autocast_bf16(module)
                 if cfg.compile:   # in place: parameter names, checkpoints and exports stay as they are
@@ -291,7 +198,7 @@ class ImageCodecModule(L.LightningModule):
 
     def configure_optimizers(self):
         aux = [p for n, p in self.model.named_parameters() if n.endswith("quantiles")]
-        main = [p for n, p in self.model.named_parameters() if not n.endswith("quantiles") and p.requires_grad]
+        main = [p for n, p in self.model.named_parameters() if not n.endswith("quantiles")]
         opt = torch.optim.Adam(main, lr=self.cfg.lr)
         aux_opt = torch.optim.Adam(aux, lr=self.cfg.aux_lr)
         drops = [int(f * self.cfg.max_steps) for f in self.cfg.lr_drop_at]
@@ -302,7 +209,7 @@ class ImageCodecModule(L.LightningModule):
         step = self.global_step // 2  # two optimizers step per training step
         x = self.trainer.datamodule.dataset.batch(step, self.global_rank).to(self.device)
         torch.manual_seed(_step_seed(self.cfg.seed, step, 10_000 + self.global_rank))  # noise, qualities
-        quality = draw_qualities(self.cfg, x.shape[0], x.device)
+        quality = torch.randint(len(self.cfg.lambdas), (x.shape[0],), device=x.device)
         opt, aux_opt = self.optimizers()
         terms = rd_loss(self.model, x, quality)
         opt.zero_grad()
@@ -311,12 +218,33 @@ class ImageCodecModule(L.LightningModule):
         opt.step()
         aux = self.model.z_density.aux_loss()
         aux_opt.zero_grad()
-        if trainable(self.cfg) is None:   # the quantiles are the entropy model's; the step still counts
-            self.manual_backward(aux)
+        self.manual_backward(aux)
         aux_opt.step()
         self.lr_schedulers().step()
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()} | {"train/aux": aux.detach()},
                       prog_bar=True, on_step=True)
+
+
+def val_scorer(cfg: ImageTrainConfig, files: list[Path]):
+    """The validation of a run (validate.py): the centre ``crop`` of up to 8 held-out images, coded
+    at every quality; mean loss, bpp (the training proxy) and PSNR. None without files."""
+    if not files:
+        return None
+    crops = []
+    for f in files[:: max(1, len(files) // 8)][:8]:   # spread over the sources
+        img = torch.from_numpy(load_image(f).pixels).permute(2, 0, 1).float() / 255
+        _, h, w = img.shape
+        img = torch.nn.functional.pad(img[None], (0, max(0, cfg.crop - w), 0, max(0, cfg.crop - h)),
+                                      mode="replicate")[0]
+        top, left = (img.shape[1] - cfg.crop) // 2, (img.shape[2] - cfg.crop) // 2
+        crops.append(img[:, top:top + cfg.crop, left:left + cfg.crop])
+    x = torch.stack(crops)
+
+    def score(module: ImageCodecModule) -> dict[str, float]:
+        xs = x.to(module.device)
+        terms = [rd_loss(module.model, xs, torch.full((len(xs),), q, device=xs.device)) for q in range(len(cfg.lambdas))]
+        return {k: sum(float(t[k]) for t in terms) / len(terms) for k in ("loss", "bpp", "psnr")}
+    return score
 
 
 def export(module: ImageCodecModule, path: Path, card: dict) -> None:
@@ -327,7 +255,7 @@ def export(module: ImageCodecModule, path: Path, card: dict) -> None:
 
 
 def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", devices="auto",
-          progress: bool = True, max_minutes: float | None = None) -> dict:
+          progress: bool = True, max_minutes: float | None = None, stop_at: int | None = None) -> dict:
     """Run (or resume) training; returns a summary with the exported weights' path."""
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -340,7 +268,9 @@ def train(cfg: ImageTrainConfig, files: list[Path], accelerator: str = "auto", d
     clock = WallClock()
     trainer = L.Trainer(max_steps=2 * cfg.max_steps, accelerator=accelerator, devices=devices,
                         logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
-                        callbacks=[ckpt, clock, TimeLimit(max_minutes)],
+                        callbacks=[ckpt, clock, TimeLimit(max_minutes, stop_at),
+                                   Validation(val_scorer(cfg, held_out_files(cfg.val_data, cfg.data_dir, image_files)),
+                                              cfg.val_every, out)],
                         enable_progress_bar=progress, log_every_n_steps=10, enable_model_summary=False,
                         deterministic=False)
     t0 = time.time()

@@ -1,6 +1,6 @@
 """What a run keeps across resumes: its wall time, and loading of checkpoints written by older versions.
 
-Sessions end by being killed, so a run's wall time cannot be summed at a clean exit: the ``WallClock``
+Runs end by being killed (a time limit, a lost machine), so a run's wall time cannot be summed at a clean exit: the ``WallClock``
 callback stores the running total in every checkpoint and takes it back on resume.
 """
 from __future__ import annotations
@@ -75,20 +75,25 @@ def legacy_globals():
 
 
 class TimeLimit(L.Callback):
-    """Stops a run after ``max_minutes`` of this run's own wall time (a lent GPU's 10-minute
-    commands, a session's end); the run then checkpoints and exports as at ``max_steps``, and the
-    same command resumes it. (Lightning's ``max_time`` counts the time of earlier runs too, so a
-    resumed run would stop at once.)"""
+    """Stops a run after ``max_minutes`` of this run's own wall time, or once it reaches training
+    step ``stop_at`` (a recipe's stage that ended before its ``max_steps``: the lr schedule stays the
+    recipe's); the run then checkpoints and exports as at ``max_steps``, and the same command
+    resumes it. (Lightning's ``max_time`` counts the time of earlier runs too, so a resumed run
+    would stop at once.) Both codec families step two optimizers per training step."""
 
-    def __init__(self, max_minutes: float | None):
+    def __init__(self, max_minutes: float | None, stop_at: int | None = None):
         if max_minutes is not None and max_minutes <= 0:
             raise ValueError("max_minutes must be positive")
         self.limit = None if max_minutes is None else max_minutes * 60
+        self.stop_at = stop_at
         self.start = time.monotonic()
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.start = time.monotonic()
+        self.on_train_batch_end(trainer)
 
     def on_train_batch_end(self, trainer, *args) -> None:
         if self.limit is not None and time.monotonic() - self.start > self.limit:
+            trainer.should_stop = True
+        if self.stop_at is not None and trainer.global_step // 2 >= self.stop_at:
             trainer.should_stop = True

@@ -17,9 +17,10 @@ _LOADED: dict[str, AudioTokenizer] = {}
 
 
 def tokenizer(weights: str | Path | None = None) -> AudioTokenizer:
-    """The model of ``weights`` (default: the shipped ``assets/wavtok40.safetensors``), cached."""
-    from .codec import ASSETS, TokenizerCodec, load_tokenizer
-    path = str(Path(weights) if weights else ASSETS / TokenizerCodec.weights)
+    """The model of ``weights`` (default: the shipped wavtok40 weights), cached."""
+    from ..zoo import shipped_weights
+    from .codec import load_tokenizer
+    path = str(Path(weights) if weights else shipped_weights("wavtok40"))
     if path not in _LOADED:
         _LOADED[path] = load_tokenizer(Path(path))[0]
     return _LOADED[path]

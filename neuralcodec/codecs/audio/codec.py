@@ -18,12 +18,12 @@ from ...entropy.container import Container
 from ...errors import FormatError, NeuralCodecError
 from ...media import Audio, AudioSource
 from ..base import Codec, CodecInfo, hash_bytes, register
+from ..zoo import shipped_weights
 from . import prior as token_prior
 from .prior import TokenPrior
 from .stream import decode_stream, encode_stream, from_24k, to_mono_24k
 from .tokenizer import AudioTokenizer, TokenizerConfig
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
 MAX_SAMPLE_RATE = 384_000
 
 
@@ -48,11 +48,10 @@ def load_tokenizer(path: Path) -> tuple[AudioTokenizer, TokenPrior]:
 class TokenizerCodec(Codec):
     info = CodecInfo("wavtok40", "audio", 1, (1,), 1, False,
                      "single-codebook tokenizer, 40 tokens/s (4096 codes), class-bigram coded tokens; mono")
-    weights = "wavtok40.safetensors"
 
     def __init__(self, model: AudioTokenizer | None = None, prior: TokenPrior | None = None, device: str = "cpu"):
         if model is None or prior is None:
-            model, prior = load_tokenizer(ASSETS / self.weights)
+            model, prior = load_tokenizer(shipped_weights(self.info.name))
         self.model, self.prior, self.device = model.eval().to(device), prior, device
         self.progress = None           # a tqdm-like object the CLI may set (update(samples))
         state = self.model.state_dict()
@@ -105,5 +104,4 @@ class TokenizerCodec(Codec):
         return Audio(np.clip(x, -1, 1)[None].astype(np.float32), rate)
 
 
-if (ASSETS / TokenizerCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
-    register(TokenizerCodec, default=True)
+register(TokenizerCodec, default=True)

@@ -4,15 +4,14 @@ from __future__ import annotations
 import torch
 
 from ...entropy import rans
-from ..base import CodecInfo, register
+from ..base import CodecInfo
 from .exact import ACT_BITS
-from .learned import ASSETS, LearnedImageCodec, shipped_info
+from .learned import LearnedImageCodec
 
 
 class HyperpriorCodec(LearnedImageCodec):
     info = CodecInfo("hyperprior", "image", 1, (1, 2, 3, 4, 5, 6), 3, False,
                      "mean-scale hyperprior, variable rate (gain units), bit-exact hyper-decoder")
-    weights = "hyperprior.safetensors"
 
     def params(self, hyper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact: (table rows, means in units of 2**-ACT_BITS), each int64 ``(1, M, h, w)``."""
@@ -30,7 +29,3 @@ class HyperpriorCodec(LearnedImageCodec):
         y = torch.from_numpy(y_sym.reshape(rows.shape)).to(hyper.device).double()
         return (y + means.double() / (1 << ACT_BITS)).float()
 
-
-if (ASSETS / HyperpriorCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
-    HyperpriorCodec.info = shipped_info(HyperpriorCodec.info, ASSETS / HyperpriorCodec.weights)
-    register(HyperpriorCodec)

@@ -25,12 +25,12 @@ from ...entropy.container import Container
 from ...errors import FormatError, NeuralCodecError
 from ...media import Image
 from ..base import Codec, CodecInfo, hash_bytes
+from ..zoo import shipped_weights
 from . import PRECISIONS   # arithmetic of g_a and g_s (the entropy model is exact integer)
 from .exact import ACT_BITS
 from .hyperprior import STRIDE, CodingTables, coding_tables, pad
 from .layers import analyse, synthesize
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
 DEFAULT_LAMBDA = 0.0067  # the default quality is the one trained nearest this lambda (about 0.4 bpp)
 
 
@@ -77,7 +77,9 @@ def weights_metadata(path: Path) -> tuple[str, dict]:
 
 def shipped_info(info: CodecInfo, path: Path) -> CodecInfo:
     """:func:`info_for` the weights in ``path``, from their metadata alone (no model is built), so
-    ``neuralcodec list`` shows the qualities the shipped weights code."""
+    ``neuralcodec list`` shows the qualities the shipped weights code (and a missing file says so)."""
+    if not path.is_file():
+        return replace(info, summary=f"WEIGHTS MISSING ({path}): {info.summary}")
     lambdas = weights_metadata(path)[1].get("lambdas")
     return info_for(info, lambdas) if lambdas else info
 
@@ -107,13 +109,13 @@ def load_model(path: Path) -> nn.Module:
 
 
 class LearnedImageCodec(Codec):
-    """Base of the learned image codecs; ``weights`` names the shipped file in assets/."""
+    """Base of the learned image codecs; without a model, the shipped weights of ``info.name`` (zoo.py)."""
 
     weights: str = ""
 
     def __init__(self, model: nn.Module | None = None, device: str = "cpu", refine: int = 0,
                  precision: str = "float32"):
-        self.model = (model if model is not None else load_model(ASSETS / self.weights)).eval().to(device)
+        self.model = (model if model is not None else load_model(shipped_weights(self.info.name))).eval().to(device)
         self.device = device
         self.refine = refine   # encoder effort: gradient steps on the latent (see refine.py); 0 = off
         self.precision = precision
@@ -155,11 +157,6 @@ class LearnedImageCodec(Codec):
         fn = getattr(self.model, "transform_scales", None)
         return fn(torch.tensor([q - 1], device=self.device)) if fn else (None, None)
 
-    def transforms(self, q: int) -> tuple[nn.Module, nn.Module]:
-        """Quality ``q`` (1-based) -> its ``(g_a, g_s)`` (models with transform sets have several)."""
-        fn = getattr(self.model, "transforms", None)
-        return fn(q - 1) if fn else (self.model.g_a, self.model.g_s)
-
     def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
         """Exact: int64 z symbols ``(B, N, h, w)`` -> int64 hyper features (units of 2**-ACT_BITS)."""
         z_int = (z_sym << ACT_BITS) + self.tables.z_median_int.to(z_sym.device).view(1, -1, 1, 1)
@@ -186,7 +183,7 @@ class LearnedImageCodec(Codec):
         x = torch.from_numpy(media.pixels).permute(2, 0, 1)[None].float().div(255).to(self.device)
         m = self.model
         x = pad(x)
-        y_s = self.run_transform(analyse, self.transforms(q)[0], x, self.scales(q)[0]) * m.gain[q - 1].view(1, -1, 1, 1)
+        y_s = self.run_transform(analyse, m.g_a, x, self.scales(q)[0]) * m.gain[q - 1].view(1, -1, 1, 1)
         if self.refine:
             from .refine import refine_latent
             y_s = refine_latent(m, x, y_s, q - 1, self.refine, (h, w))
@@ -211,5 +208,5 @@ class LearnedImageCodec(Codec):
         z_sym = rans.decode(z_blob, self._z_indexes(shape), self.tables.z_table).reshape(shape)
         y_hat = self.decode_latent(y_blob, self.hyper(torch.from_numpy(z_sym).to(self.device)))
         y_hat = y_hat * m.inv_gain[q - 1].view(1, -1, 1, 1)
-        x_hat = self.run_transform(synthesize, self.transforms(q)[1], y_hat, self.scales(q)[1]).clamp(0, 1)[0, :, :h, :w]
+        x_hat = self.run_transform(synthesize, m.g_s, y_hat, self.scales(q)[1]).clamp(0, 1)[0, :, :h, :w]
         return Image((x_hat.permute(1, 2, 0) * 255).round().byte().cpu().numpy())

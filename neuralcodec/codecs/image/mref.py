@@ -20,14 +20,8 @@ integer form, so the global context is linear attention with ReLU features.
 ``s_scale``, ``(Q, 3, N)``, 1 at init): on top of the latent's gain vectors, each quality
 gets transforms of its own for 6·N numbers (variable-rate modulation of the transforms, as in
 Song et al. 2021's spatially-adaptive feature transform, per channel only). ``res_blocks``
-gives each transform two residual bottleneck blocks (layers.py), identity at init.
-``analysis_n`` widens g_a alone: the encoder gets more capacity to find the latent g_s wants,
-while the decoder, its speed and every tensor it reads stay as they are.
-
-``transform_sets`` gives groups of qualities transforms of their own (one model per group of
-points, sharing one entropy model): ``transform_sets[q]`` is quality q's set (0-based), set 0
-is ``g_a``/``g_s``, set k > 0 is ``g_a_k``/``g_s_k``. A quality runs one set, so coding costs
-what one set costs; the high qualities' sets need not share capacity with the low ones'.
+gives each transform two residual bottleneck blocks (layers.py), identity at init; one stage of
+the shipped weights' recipe trains with them and the export drops them (scripts/pack_weights.py).
 """
 from __future__ import annotations
 
@@ -57,36 +51,18 @@ class MrefConfig:
     global_dim: int = 16          # its feature width
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
     transform_n: int = 0   # channels inside g_a and g_s (0 = n, the hyperprior's width)
-    analysis_n: int = 0    # channels inside g_a alone (0 = transform_n): a wider encoder, the same decoder
     quality_scales: bool = False  # per-quality channel scales on every GDN output of g_a and g_s
     res_blocks: bool = False      # residual bottleneck blocks at 1/4 and 1/8 resolution in g_a and g_s
-    transform_sets: tuple[int, ...] = ()   # each quality's transform set (0-based); () = one set for all
-
-    def __post_init__(self):
-        sets = self.transform_sets
-        if sets and (len(sets) != len(self.lambdas) or min(sets) < 0 or set(sets) != set(range(max(sets) + 1))):
-            raise ValueError(f"transform_sets {list(sets)}: one set index per lambda ({len(self.lambdas)}), "
-                             "every set from 0 up used")
 
     @property
     def qualities(self) -> int:
         return len(self.lambdas)
 
     @property
-    def sets(self) -> int:
-        """How many transform sets (pairs of g_a, g_s) the model has."""
-        return max(self.transform_sets) + 1 if self.transform_sets else 1
-
-    @property
     def slice_channels(self) -> int:
         if self.m % self.slices:
             raise ValueError("m must be a multiple of slices")
         return self.m // self.slices
-
-
-def set_name(side: str, k: int) -> str:
-    """Attribute of transform set ``k``'s ``side`` ("g_a" or "g_s"): ``g_a`` for set 0, ``g_a_k`` after."""
-    return side if k == 0 else f"{side}_{k}"
 
 
 def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
@@ -102,10 +78,8 @@ class MrefModel(nn.Module):
         n, m, k, wd, q = cfg.n, cfg.m, cfg.slice_channels, cfg.width, cfg.qualities
         self.cfg = cfg
         g = cfg.transform_n or n
-        for t in range(cfg.sets):
-            setattr(self, set_name("g_a", t), analysis(cfg.analysis_n or g, m, cfg.res_blocks))
-            setattr(self, set_name("g_s", t), synthesis(g, m, cfg.res_blocks))
-        self.register_buffer("set_of", torch.tensor(cfg.transform_sets or [0] * q), persistent=False)
+        self.g_a = analysis(g, m, cfg.res_blocks)
+        self.g_s = synthesis(g, m, cfg.res_blocks)
         self.h_a = nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(), conv(n, n), nn.LeakyReLU(), conv(n, n))
         self.h_s = ExactStack([(n, m, 5, 2, True), (m, m * 3 // 2, 5, 2, True), (m * 3 // 2, m, 3, 1, False)])
         ctx = [m + (s * k if cfg.channel_context else 0) for s in range(cfg.slices)]
@@ -124,7 +98,7 @@ class MrefModel(nn.Module):
         self.inv_gain = nn.Parameter((1 / spread).repeat(1, m))
         if cfg.quality_scales:   # 1 at init: the plain transforms (weights without them warm-start exactly)
             g = cfg.transform_n or n
-            self.a_scale = nn.Parameter(torch.ones(q, 3, cfg.analysis_n or g))
+            self.a_scale = nn.Parameter(torch.ones(q, 3, g))
             self.s_scale = nn.Parameter(torch.ones(q, 3, g))
 
     def transform_scales(self, quality: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -132,28 +106,6 @@ class MrefModel(nn.Module):
         if not self.cfg.quality_scales:
             return None, None
         return self.a_scale[quality], self.s_scale[quality]
-
-    def transforms(self, quality: int) -> tuple[nn.Module, nn.Module]:
-        """``(g_a, g_s)`` of 0-based ``quality``'s transform set."""
-        return self.transform_set(int(self.cfg.transform_sets[quality]) if self.cfg.transform_sets else 0)
-
-    def transform_set(self, k: int) -> tuple[nn.Module, nn.Module]:
-        """``(g_a, g_s)`` of transform set ``k``."""
-        return getattr(self, set_name("g_a", k)), getattr(self, set_name("g_s", k))
-
-    def transform(self, side: int, x: torch.Tensor, quality: torch.Tensor, scales: torch.Tensor | None) -> torch.Tensor:
-        """Training: ``g_a`` (side 0) or ``g_s`` (side 1) of each sample's quality on ``x (B, C, H, W)``;
-        ``scales`` the per-quality scales of those samples (or None). Samples of one set run together."""
-        if self.cfg.sets == 1:
-            return self.transform_set(0)[side](x, scales)
-        sets, out = self.set_of[quality], None
-        for k in sets.unique().tolist():
-            idx = (sets == k).nonzero()[:, 0]
-            g = self.transform_set(k)[side]
-            part = g(x[idx], None if scales is None else scales[idx])
-            out = part.new_zeros(x.shape[0], *part.shape[1:]) if out is None else out
-            out = out.index_copy(0, idx, part)
-        return out
 
     def context(self, hyper: torch.Tensor, decoded: list[torch.Tensor]) -> torch.Tensor:
         """What slice ``len(decoded)`` is conditioned on (same rule in training and coding)."""
@@ -179,7 +131,7 @@ class MrefModel(nn.Module):
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict[str, torch.Tensor]:
         """Args: x ``(B, 3, H, W)`` in [0, 1] (H, W multiples of 64), quality ``(B,)`` in 0..Q-1."""
-        y = self.transform(0, x, quality, self.transform_scales(quality)[0])
+        y = self.g_a(x, self.transform_scales(quality)[0])
         return self.latent_forward(y * self.gain[quality][:, :, None, None], quality)
 
     def latent_forward(self, y_s: torch.Tensor, quality: torch.Tensor, noise: bool = True) -> dict[str, torch.Tensor]:
@@ -209,5 +161,5 @@ class MrefModel(nn.Module):
             decoded.append(y_hat)
             recon.append(self.refine(s, ctx, y_hat))
         y_rec = torch.cat(recon, 1) * self.inv_gain[quality][:, :, None, None]
-        x_hat = self.transform(1, y_rec, quality, self.transform_scales(quality)[1])
+        x_hat = self.g_s(y_rec, self.transform_scales(quality)[1])
         return {"x_hat": x_hat, "y_likelihoods": torch.cat(liks, 1), "z_likelihoods": z_lik}

@@ -13,7 +13,8 @@ import torch
 from ...entropy import rans
 from ..base import CodecInfo, register
 from .exact import ACT_BITS
-from .learned import ASSETS, LearnedImageCodec, shipped_info
+from ..zoo import ASSETS, SHIPPED
+from .learned import LearnedImageCodec, shipped_info
 from .mref import anchor_mask
 
 UNIT = 1 << ACT_BITS
@@ -23,7 +24,6 @@ GroupFn = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
 class MrefCodec(LearnedImageCodec):
     info = CodecInfo("mref", "image", 1, (1, 2, 3, 4, 5, 6), 3, False,
                      "multi-reference entropy model: channel slices x checkerboard, exact contexts, LRP")
-    weights = "mref.safetensors"
 
     def slice_params(self, s: int, cc: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact: (rows, means) int64 ``(1, K, h, w)`` of slice ``s`` from its shared context
@@ -88,6 +88,5 @@ class MrefCodec(LearnedImageCodec):
         return y
 
 
-if (ASSETS / MrefCodec.weights).exists():  # registered once trained weights ship (assets/*.md)
-    MrefCodec.info = shipped_info(MrefCodec.info, ASSETS / MrefCodec.weights)
-    register(MrefCodec, default=True)
+MrefCodec.info = shipped_info(MrefCodec.info, ASSETS / SHIPPED["mref"])
+register(MrefCodec, default=True)

@@ -4,7 +4,7 @@
         W = round(w * 2**W_BITS) as int16, bias B = round(b * 2**(ACT_BITS + W_BITS)) as int32
         (int64 if one does not fit). Lossless: the fixed-point grid is all the coder and the
         fake-quantized training path ever read of them.
-    transforms (g_a, g_s, further transform sets g_a_k, g_s_k; h_a, lrp)  float16. They never
+    transforms (g_a, g_s, h_a, lrp)  float16. They never
         decide a CDF (g_a and h_a run only in the encoder, g_s and lrp only shape pixels), so the
         stored values are simply the model: encoder and decoder read the same file.
     the rest (gains, the factorized density of z)  float32.
