@@ -24,11 +24,24 @@ PRECISION_HELP = ("learned image codecs: arithmetic of the transforms; bfloat16 
                   "precision decodes any file")
 
 
-def _read(path: Path) -> bytes:
+def _head(path: Path, n: int = 4) -> bytes:
+    """The first ``n`` bytes of a regular file (one-line errors for anything else)."""
     if not path.exists():
         raise NeuralCodecError(f"{path}: no such file")
     if not path.is_file():
         raise NeuralCodecError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:
+        raise NeuralCodecError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _read(path: Path) -> bytes:
+    """A neuralcodec file's bytes; anything else is refused from its first bytes, before it is read."""
+    from .entropy.container import MAGIC
+    if _head(path) != MAGIC:
+        raise NeuralCodecError(f"{path}: not a neuralcodec file (it does not start with {MAGIC.decode()})")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise NeuralCodecError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     return path.read_bytes()
@@ -79,12 +92,15 @@ def cmd_encode(a: argparse.Namespace) -> int:
     from .codecs.base import codec_infos, default_codec
     from .entropy.container import pack
     from .fileio import check_writable, write_bytes_atomic
-    from .media import guess_modality, load_image
+    from .entropy.container import MAGIC
+    from .media import guess_modality, image_size, load_image
     src, dst = Path(a.input), Path(a.output)
     check_writable(dst, a.force)
-    if not src.is_file():
-        raise NeuralCodecError(f"{src}: no such file")
+    if _head(src) == MAGIC:
+        raise NeuralCodecError(f"{src}: already a neuralcodec file; `neuralcodec decode` reads it")
     modality = guess_modality(src)
+    if a.codec is not None and not a.codec.strip():
+        raise NeuralCodecError("--codec is empty; `neuralcodec list` shows the names")
     name = a.codec or default_codec(modality)
     if name is None:
         lossless = [i.name for i in codec_infos() if i.modality == modality]
@@ -107,6 +123,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
         return _encode_audio(codec, src, dst, quality, a)
     if modality != "image":
         raise NeuralCodecError(f"{modality} files cannot be read yet")
+    codec.check_size(*image_size(src))   # a too-big input is refused before its pixels are read
     media = load_image(src)
     for note in media.notes:
         print(f"note: {src}: {note}", file=sys.stderr)
@@ -141,15 +158,18 @@ def _encode_audio(codec, src: Path, dst: Path, quality, a: argparse.Namespace) -
         container = codec.encode(source, quality)
         data = pack(container)
     seconds = time.perf_counter() - t0
+    if getattr(codec, "nonfinite", 0):
+        print(f"note: {src}: {codec.nonfinite} NaN or infinite samples were coded as 0", file=sys.stderr)
     write_bytes_atomic(dst, data, a.force)
     c_fields = container.fields
     duration = c_fields["samples"] / c_fields["sample_rate"]
-    kbps = 8 * len(data) / max(duration, 1e-9) / 1000
+    kbps = 8 * len(data) / duration / 1000 if duration else None   # no rate for an empty input
     summary = {"output": str(dst), "codec": codec.info.name, "bytes": len(data), "seconds_of_audio": round(duration, 3),
-               "kbps": round(kbps, 4), "tokens": c_fields["tokens"], "encode_seconds": round(seconds, 4),
+               "kbps": kbps and round(kbps, 4), "tokens": c_fields["tokens"], "encode_seconds": round(seconds, 4),
                "realtime_factor": round(duration / max(seconds, 1e-9), 2)}
+    rate = f"{kbps:.3f} kbps" if kbps is not None else "no samples"
     print(json.dumps(summary) if a.json else
-          f"wrote {dst}: {len(data)} bytes, {kbps:.3f} kbps over {duration:.2f} s ({codec.info.name}) "
+          f"wrote {dst}: {len(data)} bytes, {rate} over {duration:.2f} s ({codec.info.name}) "
           f"in {seconds:.2f} s ({summary['realtime_factor']}x real time)")
     return 0
 
@@ -374,16 +394,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary outputs are removed on the way out."""
+
+
+def _on_signal(signum, _frame):
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
     args = build_parser().parse_args(argv)
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, _on_signal)
+        except ValueError:   # not the main thread: leave the handlers alone
+            pass
     try:
         return args.run(args)
     except NeuralCodecError as e:
         print(f"neuralcodec: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except (OSError, MemoryError) as e:   # an input or output the checks above did not foresee
+        print(f"neuralcodec: error: {getattr(e, 'filename', None) or ''}{': ' if getattr(e, 'filename', None) else ''}"
+              f"{getattr(e, 'strerror', None) or type(e).__name__}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("neuralcodec: interrupted", file=sys.stderr)
         return 130
+    except Terminated as t:
+        print(f"neuralcodec: terminated by signal {t.args[0]}", file=sys.stderr)
+        return 128 + int(t.args[0])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
-"""Output files that never clobber and never half-exist: temp file in the same folder + rename."""
+"""Output files that never clobber and never half-exist: temp file in the same folder + rename.
+
+The temporary file is ``.NAME.XXXXXXXX.EXT.part`` beside the output. It is removed when the run
+fails, is interrupted (SIGINT, and SIGTERM / SIGHUP through the CLI's handlers) or succeeds; a
+run killed outright (SIGKILL, power loss) leaves it, and the next run writing the same output
+removes it.
+"""
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import tempfile
@@ -12,12 +19,27 @@ from .errors import NeuralCodecError
 
 
 def check_writable(path: Path, force: bool) -> None:
-    if path.exists() and not force:
+    """Before any work: the output may be written (a file there, even a dangling link, needs
+    ``force``) and its folder takes a new file (a read-only folder, /proc and /sys do not)."""
+    if os.path.lexists(path) and not force:
         raise NeuralCodecError(f"{path} exists; pass --force to overwrite it")
-    if path.exists() and path.is_dir():
+    if path.is_dir():
         raise NeuralCodecError(f"{path} is a directory")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise NeuralCodecError(f"folder {path.parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NeuralCodecError(f"{path}: cannot write there ({e.strerror or e})") from None
+
+
+def remove_stale_parts(path: Path) -> None:
+    """Temporary files an earlier, killed run left for the same output."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(path.suffix)}.part"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 @contextlib.contextmanager
@@ -25,6 +47,7 @@ def atomic_path(path: Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
     path = Path(path)
     check_writable(path, force)
+    remove_stale_parts(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".part", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
@@ -36,6 +59,8 @@ def atomic_path(path: Path, force: bool = False) -> Iterator[Path]:
         # mkstemp makes 0600 (and some writers, safetensors', replace the file): outputs get the usual permissions
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as e:   # a full disk, a folder made read-only meanwhile
+        raise NeuralCodecError(f"{path}: cannot write ({e.strerror or e})") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -30,16 +30,61 @@ def guess_modality(path: Path) -> str:
     raise NeuralCodecError(f"{path}: cannot tell the kind of media from the extension {ext!r}")
 
 
+SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N")
+EIGHT_BIT_MODES = ("RGB", "RGBA", "RGBX", "L", "LA", "1", "P", "PA", "CMYK", "YCbCr")
+
+
+def _sixteen_bit_grey(im) -> tuple[np.ndarray, str]:
+    """16-bit (or 32-bit integer holding 16-bit) grey -> uint8 RGB: the high byte, as Pillow does
+    for 16-bit colour channels, so every 16-bit input maps the same way (0 -> 0, 65535 -> 255)."""
+    v = np.asarray(im)
+    if v.size and (int(v.min()) < 0 or int(v.max()) > 65535):
+        raise NeuralCodecError(f"{im.mode} grey values outside 0..65535: the range to scale from is unknown")
+    grey = (v.astype(np.uint32) >> 8).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2), f"scaled 16-bit grey ({im.mode}) to 8-bit RGB"
+
+
 def load_image(path: Path) -> Image:
+    """Any 8-bit mode Pillow reads, converted to RGB (alpha dropped), and 16-bit channels scaled
+    to 8 bits by their high byte; each conversion is named in ``notes``. Float images and modes
+    without a defined RGB conversion are refused."""
+    import warnings
     from PIL import Image as PILImage, UnidentifiedImageError
     try:
-        with PILImage.open(path) as im:
-            im.load()
-            mode, notes = im.mode, []
-            if mode != "RGB":
-                notes.append(f"converted {mode} to RGB" + (" (alpha dropped)" if "A" in mode else ""))
-                im = im.convert("RGB")
-            return Image(np.asarray(im, dtype=np.uint8).copy(), notes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)   # an error, not a stderr leak
+            with PILImage.open(path) as im:
+                deep = any(";16" in str(getattr(t, "args", t)) for t in im.tile)
+                im.load()
+                mode, notes = im.mode, []
+                if mode in SIXTEEN_BIT_GREY or mode == "I":
+                    pixels, note = _sixteen_bit_grey(im)
+                    return Image(pixels, [note])
+                if mode not in EIGHT_BIT_MODES:
+                    raise NeuralCodecError(f"{path}: image mode {mode} has no defined 8-bit RGB form; "
+                                           "convert it to RGB first")
+                if deep:
+                    notes.append("scaled 16-bit channels to 8 bits (high byte)")
+                if mode != "RGB":
+                    notes.append(f"converted {mode} to RGB" + (" (alpha dropped)" if "A" in mode else ""))
+                    im = im.convert("RGB")
+                return Image(np.asarray(im, dtype=np.uint8).copy(), notes)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
+        raise NeuralCodecError(f"{path}: image too large ({e})") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise NeuralCodecError(f"{path}: not a readable image ({e})") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(height, width)`` from the file's header, without decoding its pixels (so a size limit can
+    refuse a big input before it is read)."""
+    import warnings
+    from PIL import Image as PILImage, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(path) as im:
+                return im.height, im.width
     except PILImage.DecompressionBombError as e:
         raise NeuralCodecError(f"{path}: image too large ({e})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:

@@ -33,6 +33,7 @@ class Codec(ABC):
     """Media in, container out, and back. Subclasses set ``info`` and register themselves."""
 
     info: ClassVar[CodecInfo]
+    bytes_per_pixel: ClassVar[int] = 0   # image codecs: peak memory per pixel of encode or decode (limits.py)
 
     @abstractmethod
     def encode(self, media, quality: int | None = None) -> Container:
@@ -45,6 +46,12 @@ class Codec(ABC):
     def weights_hash(self) -> bytes:
         """8 bytes identifying the weights (all zeros for codecs without weights)."""
         return bytes(8)
+
+    def check_size(self, height: int, width: int) -> None:
+        """Refuse (one line) an image whose encode or decode would take more memory than allowed."""
+        if self.bytes_per_pixel:
+            from ..limits import check_image_memory
+            check_image_memory(self.info.name, self.bytes_per_pixel, height, width)
 
     def check_quality(self, quality: int | None) -> int | None:
         q = self.info.default_quality if quality is None else quality

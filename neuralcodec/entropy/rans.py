@@ -170,6 +170,14 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CdfTable, lanes: int 
     return encode_groups([(values, indexes)], table, lanes, backend, device)
 
 
+def check_room(blob: bytes, count: int, table: CdfTable, what: str = "stream") -> None:
+    """Refuse, before anything is allocated for them, ``count`` symbols that ``blob`` is too short to
+    hold: each costs at least ``table.min_bits()``, and a stream carries at most 8 bits a byte (the
+    final states' headroom over their start included)."""
+    if count * table.min_bits() > 8 * len(blob) + 64:
+        raise FormatError(f"{what}: {len(blob)} bytes cannot hold the {count} symbols the header declares")
+
+
 def decode(blob: bytes, indexes: np.ndarray, table: CdfTable, backend: str = "auto",
            device: str | torch.device = "cpu") -> np.ndarray:
     """Inverse of :func:`encode`: int64 values ``(N,)`` for the given ``indexes (N,)``."""

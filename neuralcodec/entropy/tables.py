@@ -75,6 +75,12 @@ class CdfTable:
             crc = zlib.crc32(np.ascontiguousarray(a, dtype="<i8").tobytes(), crc)
         return crc
 
+    def min_bits(self) -> float:
+        """The fewest bits any one symbol can cost under this table: -log2 of its largest
+        probability. ``n`` symbols need at least ``n * min_bits()`` bits of stream."""
+        largest = int(np.diff(self.cdf, axis=1).max(initial=1))
+        return float(self.precision - np.log2(largest))
+
     def freqs(self, row: int) -> np.ndarray:
         """int64 ``(length[row],)`` the frequencies of one row."""
         n = int(self.length[row])

@@ -54,6 +54,7 @@ class TokenizerCodec(Codec):
             model, prior = load_tokenizer(shipped_weights(self.info.name))
         self.model, self.prior, self.device = model.eval().to(device), prior, device
         self.progress = None           # a tqdm-like object the CLI may set (update(samples))
+        self.nonfinite = 0             # NaN or infinite samples the last encode replaced with 0
         state = self.model.state_dict()
         self._hash = hash_bytes(*(state[k].detach().cpu().numpy().tobytes() for k in sorted(state)),
                                 prior.classes.tobytes(), prior.freqs.tobytes())
@@ -67,10 +68,15 @@ class TokenizerCodec(Codec):
         if not 1 <= src.sample_rate <= MAX_SAMPLE_RATE:
             raise NeuralCodecError(f"sample rate {src.sample_rate} Hz is out of range")
         counted = [0]
+        self.nonfinite = 0   # samples that were NaN or infinite, coded as 0 (the CLI says how many)
 
         def counting(blocks):
             for b in blocks:
                 counted[0] += b.shape[1]
+                bad = ~np.isfinite(b)
+                if bad.any():
+                    self.nonfinite += int(bad.sum())
+                    b = np.where(bad, np.float32(0), b)
                 yield b
         tokens = encode_stream(self.model, to_mono_24k(counting(src.blocks()), src.sample_rate),
                                progress=self.progress)

@@ -89,6 +89,7 @@ def encode_tokens(prior: TokenPrior, tokens: np.ndarray) -> bytes:
 
 def decode_tokens(prior: TokenPrior, blob: bytes, n: int) -> np.ndarray:
     """rANS blob of :func:`encode_tokens` -> int64 tokens ``(n,)``; a corrupt blob raises FormatError."""
+    rans.check_room(blob, n, prior.table(), "token stream")   # at least 2.5 bits a token: bounds n
     lanes = lanes_for(n)
     steps, pos = _layout(n, lanes)
     dec = rans.GroupDecoder(blob, prior.table())

@@ -66,6 +66,7 @@ def _pixel_indexes(blocks: np.ndarray, h: int, w: int) -> np.ndarray:
 class LosslessImage(Codec):
     info = CodecInfo("lossless", "image", 1, (), None, True,
                      "exact RGB: colour transform, planar residuals, per-block Laplace tables, rANS")
+    bytes_per_pixel = 160   # measured: 126 (encode), 99 (decode) at 4096x4096
 
     def encode(self, media: Image, quality: int | None = None) -> Container:
         self.check_quality(quality)
@@ -73,6 +74,7 @@ class LosslessImage(Codec):
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
             raise ValueError("lossless codes uint8 (H, W, 3) images")
         h, w, _ = x.shape
+        self.check_size(h, w)
         y = rct_forward(x.astype(np.int64))
         r = np.diff(np.diff(y, axis=0, prepend=0), axis=1, prepend=0)
         table, uniform, scales = _tables()
@@ -91,6 +93,8 @@ class LosslessImage(Codec):
             raise FormatError("lossless image file lacks its fields or streams") from None
         table, uniform, _ = _tables()
         hb, wb = -(-h // BLOCK), -(-w // BLOCK)
+        rans.check_room(side, 3 * hb * wb, uniform, "lossless block scales")   # 6 bits a block: bounds h x w
+        self.check_size(h, w)
         blocks = rans.decode(side, np.zeros(3 * hb * wb, np.int64), uniform).reshape(3, hb, wb)
         if blocks.min() < 0 or blocks.max() >= table.rows:
             raise FormatError("lossless image file has invalid block scales")
