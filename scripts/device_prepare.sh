@@ -8,6 +8,7 @@
 #   scripts/device_prepare.sh audio    the speech and synthesised samples of audio-train and
 #                                      audio-val (about 35 MB; drum kits and game music left out)
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 data=${NEURALCODEC_DATA:-$HOME/.cache/neuralcodec/data}
 rm -rf .whl .devdata && mkdir -p .whl .devdata

@@ -6,6 +6,7 @@
 #   bash scripts/device_run.sh python3 -m neuralcodec.cli train image --config configs/mref-gpu.json --max-minutes 8
 # (carry: .whl .devdata and, to resume, the run folder). Prepared by scripts/device_prepare.sh.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1

@@ -2,6 +2,7 @@
 # Installs the Debian packages neuralcodec's standard-codec sweeps use when they are missing
 # (idempotent, quiet when everything is there, never fatal). Add a package here as "command:package".
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 needs=("c2enc:codec2" "heif-enc:libheif-examples")   # standard codecs for `neuralcodec eval rd`
 missing=()
 for pair in "${needs[@]+"${needs[@]}"}"; do

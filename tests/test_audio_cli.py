@@ -24,7 +24,8 @@ def trained(tmp_path_factory):
     from neuralcodec.training.config import AudioTrainConfig
     out = tmp_path_factory.mktemp("wt")
     cfg = AudioTrainConfig(tokenizer=TINY, data=str(FIX_AUDIO), segment=0.5, batch_size=2, lr=3e-3, max_steps=24,
-                           gan_start=20, checkpoint_every=100, prior_seconds=2, prior_classes=4, out=str(out))
+                           gan_start=20, checkpoint_every=100, prior_seconds=2, prior_classes=4, out=str(out),
+                           val_data=str(FIX_AUDIO), val_every=10)
     files, speech = audio_files(cfg.data, "")
     summary = train(cfg, files, speech, accelerator="cpu", devices=1, progress=False)
     from dataclasses import replace
@@ -72,6 +73,12 @@ def registered(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "releases", lambda: (zoo.Release("wavtok40", 1, "-", h, "", 0, True),))
     monkeypatch.setitem(base._REGISTRY, TokenizerCodec.info.name, TokenizerCodec)
     monkeypatch.setitem(base._DEFAULTS, "audio", TokenizerCodec.info.name)
+
+
+def test_training_logs_validation(trained):
+    rows = [json.loads(x) for x in (Path(trained[0]["weights"]).parent / "val.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 24, 26]   # every 10 steps and at the end of each run
+    assert all(r["mel"] > 0 and r["usage"] > 0 for r in rows)
 
 
 def test_cli_audio_round_trip(registered, tmp_path, capsys):

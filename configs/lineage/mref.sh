@@ -11,6 +11,7 @@
 # recipe's lr schedule. Stage 14 trains residual blocks, which the next stage starts without
 # (scripts/pack_weights.py --drop-res-blocks).
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
 nc=${NEURALCODEC:-neuralcodec}
 py=${PYTHON:-python3}

@@ -6,6 +6,7 @@
 #
 #   bash configs/lineage/wavtok40.sh        (needs `neuralcodec data fetch audio` first)
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
 nc=${NEURALCODEC:-neuralcodec}
 if [ ! -f runs/wavtok-cpu/.done ]; then

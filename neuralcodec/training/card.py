@@ -56,7 +56,7 @@ def render(weights: Path, results: dict | None, command: str) -> str:
     train_cfg = card.get("config", {})
     lines = [f"# {weights.name}", "",
              f"- model: `{meta['model']}`, config `{json.dumps(cfg)}`",
-             f"- data: `{train_cfg.get('data', '?')}` ({card.get('data_files', '?')} files; see ../shared/DATA.md)",
+             f"- data: `{train_cfg.get('data', '?')}` ({card.get('data_files', '?')} files; see docs/data.md)",
              f"- command: `{command}`",
              f"- steps: {card.get('steps', '?')}; wall time: {card.get('wall_seconds_total', '?')} s over all runs "
              f"({card.get('wall_seconds_this_run', '?')} s in the last); "

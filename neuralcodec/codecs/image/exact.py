@@ -1,4 +1,4 @@
-"""Bit-exact networks for everything that decides a CDF (DESIGN.md principle 2).
+"""Bit-exact networks for everything that decides a CDF (docs/codecs.md, "Bit-exact on every device").
 
 A decoder must derive exactly the table indexes and means its encoder used, on any device,
 thread count or batch size; float convolutions do not (CompressAI issues #279, #320). Here the
