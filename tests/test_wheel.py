@@ -18,8 +18,25 @@ def run(cmd, cwd, timeout=600):
     return p.stdout
 
 
+def clean_copy(dest: Path) -> Path:
+    """The tracked files (as they are in the working tree), so no build/ left by an earlier build
+    leaks stale modules into the wheel; the repository itself outside a git checkout."""
+    import shutil
+    try:
+        names = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True, check=True,
+                               timeout=60).stdout.decode().split("\0")
+    except (OSError, subprocess.SubprocessError):
+        return ROOT
+    for n in filter(None, names):
+        if (ROOT / n).is_file():
+            (dest / n).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / n, dest / n)
+    return dest
+
+
 def test_built_wheel_runs_every_shipped_codec(tmp_path):
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", ROOT, "-w", tmp_path / "dist"],
+    src = clean_copy(tmp_path / "src")
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", src, "-w", tmp_path / "dist"],
         cwd=tmp_path)
     wheel, = (tmp_path / "dist").glob("neuralcodec-*.whl")
     env = tmp_path / "venv"
