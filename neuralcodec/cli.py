@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=4096, help="memory: side of the square test image")
     b.add_argument("--weights", help="image, memory: a safetensors file of ours (default: untrained); "
                                      "audio: tokenizer weights (default: shipped)")
-    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref"],
+    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref", "lossless"],
                    help="image, memory: which model (untrained unless --weights)")
     b.add_argument("--device", default="cpu", help="image, audio: where our codec (and CompressAI's) runs: cpu or cuda")
     b.add_argument("--precision", choices=PRECISIONS, default="float32", help="image: " + PRECISION_HELP)
@@ -417,8 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neuralcodec: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (OSError, MemoryError) as e:   # an input or output the checks above did not foresee
-        print(f"neuralcodec: error: {getattr(e, 'filename', None) or ''}{': ' if getattr(e, 'filename', None) else ''}"
-              f"{getattr(e, 'strerror', None) or type(e).__name__}", file=sys.stderr)
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"neuralcodec: error: {where}{getattr(e, 'strerror', None) or type(e).__name__}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("neuralcodec: interrupted", file=sys.stderr)

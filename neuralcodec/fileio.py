@@ -18,19 +18,26 @@ from typing import Iterator
 from .errors import NeuralCodecError
 
 
-def check_writable(path: Path, force: bool) -> None:
+def check_writable(path: Path, force: bool, probe: bool = True) -> None:
     """Before any work: the output may be written (a file there, even a dangling link, needs
-    ``force``) and its folder takes a new file (a read-only folder, /proc and /sys do not)."""
+    ``force``) and, with ``probe``, its folder takes a new file (a read-only folder, /proc and
+    /sys do not)."""
     if os.path.lexists(path) and not force:
         raise NeuralCodecError(f"{path} exists; pass --force to overwrite it")
     if path.is_dir():
         raise NeuralCodecError(f"{path} is a directory")
     if not path.parent.is_dir():
         raise NeuralCodecError(f"folder {path.parent} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    if probe:
+        fd, name = _temp_beside(path, ".probe")
         os.close(fd)
-        os.unlink(probe)
+        os.unlink(name)
+
+
+def _temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """``mkstemp`` beside ``path``; a folder that takes no new file is a one-line error."""
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as e:
         raise NeuralCodecError(f"{path}: cannot write there ({e.strerror or e})") from None
 
@@ -46,9 +53,9 @@ def remove_stale_parts(path: Path) -> None:
 def atomic_path(path: Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
     path = Path(path)
-    check_writable(path, force)
+    check_writable(path, force, probe=False)   # creating the temporary file is the probe
     remove_stale_parts(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".part", dir=path.parent)
+    fd, tmp = _temp_beside(path, path.suffix + ".part")
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

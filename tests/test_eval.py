@@ -277,9 +277,11 @@ def test_model_card_from_metadata_and_results(tmp_path):
     assert "BD-rate of `hyperprior@hyperprior.safetensors`" in card and "- vs webp:" in card
 
 
-def test_bench_memory_reports_both_steps():
+def test_bench_memory_reports_both_steps(monkeypatch):
     from neuralcodec.eval.bench_memory import run
-    r = run(size=96, codec="mref")
-    for step in ("encode", "decode"):
-        assert r[step]["peak_rss_gb"] > 0.05 and r[step]["seconds"] >= 0
-    assert r["bytes"] > 0 and r["within_limit"] is True
+    monkeypatch.setenv("NEURALCODEC_MAX_MEMORY", "5")
+    for codec in ("mref", "lossless"):
+        r = run(size=96, codec=codec)
+        for step in ("encode", "decode"):
+            assert r[step]["peak_rss_gb"] > 0.05 and r[step]["seconds"] >= 0 and r[step]["bytes_per_pixel"] >= 0
+        assert r["bytes"] > 0 and r["within_limit"] is True and r["limit_gb"] == 5.0

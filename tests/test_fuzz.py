@@ -105,7 +105,8 @@ def decode_all(folder: Path) -> None:
     print(json.dumps({"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
-def run_fuzz(tmp_path: Path, per_kind: int, seed: int) -> None:
+def run_fuzz(tmp_path: Path, per_kind: int, seed: int) -> dict:
+    """Runs the cases and checks them; returns a summary (cases, exit-2 and decoded counts, peak RSS)."""
     rng = np.random.default_rng(seed)
     must_fail = {}
     for codec, name in FILES.items():
@@ -128,6 +129,8 @@ def run_fuzz(tmp_path: Path, per_kind: int, seed: int) -> None:
             assert r["rc"] == 2, r
     assert sum(r["rc"] == 2 for r in rows) > len(rows) // 2
     assert last["peak_rss"] < CEILING_BYTES, f"peak RSS {last['peak_rss'] / 1e9:.2f} GB"
+    return {"cases": len(rows), "exit_2": sum(r["rc"] == 2 for r in rows), "decoded": sum(r["rc"] == 0 for r in rows),
+            "peak_rss_gb": round(last["peak_rss"] / 1e9, 2)}
 
 
 def test_fuzz_small(tmp_path):
@@ -135,8 +138,10 @@ def test_fuzz_small(tmp_path):
 
 
 @pytest.mark.slow
-def test_fuzz_full(tmp_path):
-    run_fuzz(tmp_path, per_kind=75, seed=1)
+def test_fuzz_full(tmp_path, capsys):
+    summary = run_fuzz(tmp_path, per_kind=75, seed=1)
+    with capsys.disabled():   # the figures: `pytest -m slow tests/test_fuzz.py -s`
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ every probability comes from integers.
 """
 import hashlib
 import json
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -172,7 +171,6 @@ def test_regenerate_the_previous_release_golden(tmp_path):
     record = json.loads(RECORD.read_text())
     record["mref_r14"] = {"file": "mref_r14_photo.ncdc", "hash": codec.weights_hash().hex(), "quality": round(psnr, 4)}
     RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_a_file_of_the_previous_mref_release_decodes_by_itself(tmp_path, monkeypatch, capsys):

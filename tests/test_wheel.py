@@ -18,19 +18,26 @@ def run(cmd, cwd, timeout=600):
     return p.stdout
 
 
-def clean_copy(dest: Path) -> Path:
-    """The tracked files (as they are in the working tree), so no build/ left by an earlier build
-    leaks stale modules into the wheel; the repository itself outside a git checkout."""
-    import shutil
+def tracked() -> list[Path] | None:
+    """The files git tracks, as they are in the working tree; None outside a git checkout."""
     try:
         names = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True, check=True,
                                timeout=60).stdout.decode().split("\0")
     except (OSError, subprocess.SubprocessError):
+        return None
+    return [ROOT / n for n in names if n and (ROOT / n).is_file()]
+
+
+def clean_copy(dest: Path) -> Path:
+    """The tracked files, so no build/ left by an earlier build leaks stale modules into the
+    wheel; the repository itself outside a git checkout."""
+    import shutil
+    files = tracked()
+    if files is None:
         return ROOT
-    for n in filter(None, names):
-        if (ROOT / n).is_file():
-            (dest / n).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / n, dest / n)
+    for f in files:
+        (dest / f.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest / f.relative_to(ROOT))
     return dest
 
 
@@ -62,18 +69,12 @@ def test_built_wheel_runs_every_shipped_codec(tmp_path):
         assert (tmp_path / f"{codec}-{out}").stat().st_size > 0
 
 
-def _tracked() -> list[Path]:
-    try:
-        names = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True, check=True,
-                               timeout=60).stdout.decode().split("\0")
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip("needs a git checkout")
-    return [ROOT / n for n in names if n and (ROOT / n).is_file()]
-
-
 def test_no_tracked_file_is_big_or_a_pickle():
     pickle_exts = {".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".joblib"}
-    for path in _tracked():
+    files = tracked()
+    if files is None:
+        pytest.skip("needs a git checkout")
+    for path in files:
         assert path.stat().st_size <= 20_000_000, f"{path} is over 20 MB"
         assert path.suffix not in pickle_exts, f"{path} is a pickle format"
         head = path.open("rb").read(2)

@@ -20,9 +20,10 @@ def load_results(path: Path) -> dict:
     """``results.json`` of a sweep, or a one-line error."""
     try:
         results = json.loads(Path(path).read_text())
-        results["curves"], results["rate"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError) as e:
         raise NeuralCodecError(f"{path}: not a results.json of `neuralcodec eval rd` ({e})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("curves"), dict) or "rate" not in results:
+        raise NeuralCodecError(f"{path}: not a results.json of `neuralcodec eval rd` (no curves or rate)")
     return results
 
 

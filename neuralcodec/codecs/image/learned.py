@@ -111,7 +111,7 @@ def load_model(path: Path) -> nn.Module:
 class LearnedImageCodec(Codec):
     """Base of the learned image codecs; without a model, the shipped weights of ``info.name`` (zoo.py)."""
 
-    bytes_per_pixel = 240   # mref at 4096x4096: 168 (encode), 147 (decode), 210 (encode --refine)
+    bytes_per_pixel = 240   # mref at 4096x4096: 198 (encode), 174 (decode); `neuralcodec bench memory`
 
     def __init__(self, model: nn.Module | None = None, device: str = "cpu", refine: int = 0,
                  precision: str = "float32"):
