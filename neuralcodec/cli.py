@@ -57,7 +57,8 @@ def cmd_list(a: argparse.Namespace) -> int:
     from .codecs.base import codec_infos, default_codec
     rows = [{"name": i.name, "modality": i.modality, "version": i.version, "qualities": list(i.qualities),
              "default_quality": i.default_quality, "lossless": i.lossless,
-             "default": default_codec(i.modality) == i.name, "summary": i.summary} for i in codec_infos()]
+             "default": default_codec(i.modality) == i.name, "encode_fits": i.fits, "summary": i.summary}
+            for i in codec_infos()]
     if a.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -119,6 +120,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
         from .codecs.image.refine import check_steps
         codec.refine = check_steps(a.refine)
     _set_precision(codec, a.precision)
+    _set_effort(codec, a.effort, a.device)
     if modality == "audio":
         return _encode_audio(codec, src, dst, quality, a)
     if modality != "image":
@@ -133,7 +135,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
     write_bytes_atomic(dst, data, a.force)
     h, w = media.pixels.shape[:2]
     summary = {"output": str(dst), "codec": codec.info.name, "quality": quality, "bytes": len(data),
-               "bpp": round(8 * len(data) / (h * w), 4), "encode_seconds": round(seconds, 4), "refine": a.refine}
+               "bpp": round(8 * len(data) / (h * w), 4), "encode_seconds": round(seconds, 4), "refine": a.refine,
+               "effort": getattr(codec, "effort", None)}
     print(json.dumps(summary) if a.json else
           f"wrote {dst}: {len(data)} bytes, {summary['bpp']} bpp ({codec.info.name}) in {seconds:.3f} s")
     return 0
@@ -191,6 +194,28 @@ def _set_precision(codec, precision: str | None) -> None:
     if not hasattr(codec, "precision"):
         raise NeuralCodecError(f"--precision is for learned image codecs, not {codec.info.name}")
     codec.precision = precision
+
+
+def _set_effort(codec, effort: float | None, device: str | None) -> None:
+    """``--effort`` and ``--device`` onto an overfitted codec (its encoder fits a network)."""
+    if effort is None and device is None:
+        return
+    if not hasattr(codec, "effort"):
+        raise NeuralCodecError(f"--effort and --device are for overfitted codecs, not {codec.info.name}")
+    if effort is not None:
+        try:
+            codec.effort = codec.check_effort(effort)
+        except ValueError as e:
+            raise NeuralCodecError(str(e)) from None
+    if device is not None:
+        if device.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise NeuralCodecError(f"--device {device}: no CUDA device here")
+        elif device != "cpu":
+            raise NeuralCodecError(f"--device {device}: choose cpu or cuda")
+        codec.device = device
+    codec.progress = True
 
 
 def _decoder(c, src: Path, weights: str | None):
@@ -301,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned image codecs: optimise the latent for this image with STEPS gradient steps "
                         "(30: about 6%% fewer bits; a 741x500 photo takes 24 s instead of 0.5 s; any decoder reads the file)")
     e.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
+    e.add_argument("--effort", type=float, metavar="E",
+                   help="overfitted codecs (overfit): fitting steps as a multiple of the default "
+                        "(1: a 768x512 photo in about 8 minutes on 2 CPU cores; 0.25 .. 4 and beyond)")
+    e.add_argument("--device", help="overfitted codecs: where the fit runs, cpu or cuda (the file decodes anywhere)")
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e.set_defaults(run=cmd_encode)
@@ -330,8 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=4096, help="memory: side of the square test image")
     b.add_argument("--weights", help="image, memory: a safetensors file of ours (default: untrained); "
                                      "audio: tokenizer weights (default: shipped)")
-    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref", "lossless"],
-                   help="image, memory: which model (untrained unless --weights)")
+    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref", "lossless", "overfit"],
+                   help="image, memory: which model (untrained unless --weights); image --codec overfit "
+                        "times one encode (a fit) and the decode")
+    b.add_argument("--effort", type=float, default=1.0, metavar="E",
+                   help="image --codec overfit: the encode's effort (1: the default fit, minutes; 0.05 for a quick look)")
     b.add_argument("--device", default="cpu", help="image, audio: where our codec (and CompressAI's) runs: cpu or cuda")
     b.add_argument("--precision", choices=PRECISIONS, default="float32", help="image: " + PRECISION_HELP)
     b.add_argument("--refine", type=int, default=0, metavar="STEPS",
@@ -351,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd = evs.add_parser("rd", help="code every file at every quality point of each codec (resumes)")
     rd.add_argument("--modality", required=True, choices=["image", "audio", "video"])
     rd.add_argument("--data", required=True, help="a split (e.g. image-eval, speech-eval) or a folder")
-    rd.add_argument("--codecs", help="comma-separated; default: ours + every available standard codec")
+    rd.add_argument("--codecs", help="comma-separated; default: ours (but those whose encoder fits a network, "
+                                     "e.g. overfit: name them) + every available standard codec")
     rd.add_argument("--out", required=True, help="folder for results.json, bd.md and plots (resumes)")
     rd.add_argument("--data-dir", default=str(DEFAULT_DEST), help="where `data fetch` put the splits")
     rd.add_argument("--limit", type=int, default=0, help="only the first N files")

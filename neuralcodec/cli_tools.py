@@ -34,6 +34,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
         from .eval.bench_memory import run as run_memory
         print(json.dumps(run_memory(a.size, a.codec, a.weights), indent=2))
         return 0
+    if a.what == "image" and a.codec == "overfit":
+        from .codecs.image.overfit_codec import OverfitCodec
+        from .eval.bench_overfit import run as run_overfit
+        try:
+            effort = OverfitCodec.check_effort(a.effort)
+        except ValueError as e:
+            raise NeuralCodecError(str(e)) from None
+        print(json.dumps(run_overfit(effort, a.repeats, device=_bench_device(a)), indent=2))
+        return 0
     if a.what == "image":
         from .eval.bench_image import run as run_image
         from .codecs.image.refine import check_steps
@@ -89,8 +98,12 @@ def cmd_eval(a: argparse.Namespace) -> int:
     else:
         from .codecs.base import codec_infos
         from .eval.baselines import get_baseline, standard_names
-        codecs = [i.name for i in codec_infos() if i.modality == a.modality]
+        codecs = [i.name for i in codec_infos() if i.modality == a.modality and not i.fits]
         codecs += [n for n in standard_names(a.modality) if get_baseline(n).available()]
+        slow = [i.name for i in codec_infos() if i.modality == a.modality and i.fits]
+        if slow:
+            print(f"not sweeping {', '.join(slow)} (its encoder fits a network: minutes an image); "
+                  f"name it in --codecs", file=sys.stderr)
     results = sweep(a.modality, files, codecs, Path(a.out), progress=not a.no_progress)
     rate = RATE[a.modality]
     for name, c in results["curves"].items():

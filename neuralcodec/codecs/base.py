@@ -27,6 +27,7 @@ class CodecInfo:
     default_quality: int | None
     lossless: bool
     summary: str
+    fits: bool = False      # the encoder fits a network to each input (minutes, not seconds)
 
 
 class Codec(ABC):
@@ -65,7 +66,8 @@ class Codec(ABC):
 _REGISTRY: dict[str, Callable[[], Codec]] = {}
 _DEFAULTS: dict[str, str] = {}
 _BUILTIN = ("neuralcodec.codecs.image.lossless", "neuralcodec.codecs.image.hyperprior_codec",
-            "neuralcodec.codecs.image.mref_codec", "neuralcodec.codecs.audio.codec")   # modules that register codecs on import
+            "neuralcodec.codecs.image.mref_codec", "neuralcodec.codecs.image.overfit_codec",
+            "neuralcodec.codecs.audio.codec")   # modules that register codecs on import
 
 
 def register(cls: type[Codec], default: bool = False, fallback: bool = False) -> type[Codec]:

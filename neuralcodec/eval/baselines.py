@@ -260,7 +260,9 @@ def _ours(name: str) -> Baseline:
     (for sweeping a checkpoint before it ships). Options follow the name, each after a ``+``
     (either form, learned image codecs only): ``+refineN`` encodes with N steps of latent
     refinement (codecs/image/refine.py), ``+bfloat16`` / ``+auto`` / ``+float32`` sets the
-    transforms' precision (learned.py), as in ``mref+bfloat16+refine30@W.safetensors``."""
+    transforms' precision (learned.py), as in ``mref+bfloat16+refine30@W.safetensors``; an
+    overfitted codec takes ``+effortE`` (``overfit+effort0.25``). Any of ours takes ``+qN``,
+    once per quality, to sweep only those (``overfit+q2+q5+q8``)."""
     from ..codecs.image import PRECISIONS
     from ..entropy.container import pack, unpack
     from ..media import Audio, Image
@@ -272,7 +274,17 @@ def _ours(name: str) -> Baseline:
     else:
         from ..codecs.base import get_codec
         codec = get_codec(kind)
+    only = [int(o[1:]) for o in options if o[:1] == "q" and o[1:].isdigit()]
+    options = [o for o in options if not (o[:1] == "q" and o[1:].isdigit())]
+    if any(q not in (codec.info.qualities or ()) for q in only):
+        raise KeyError(f"{name!r}: +qN names a quality of {kind} ({', '.join(map(str, codec.info.qualities or ())) or 'none'})")
     for option in options:
+        if option.startswith("effort") and hasattr(codec, "effort"):
+            try:
+                codec.effort = codec.check_effort(float(option.removeprefix("effort").lstrip("=")))
+            except ValueError:
+                raise KeyError(f"{name!r}: +effortE takes a number in (0, 64], as in overfit+effort0.25") from None
+            continue
         steps = option.removeprefix("refine")
         if not hasattr(codec, "refine") or not (option in PRECISIONS or option.startswith("refine") and steps.isdigit()):
             raise KeyError(f"{name!r}: options are +refineN and +{' +'.join(PRECISIONS)}, for a learned image codec")
@@ -281,7 +293,7 @@ def _ours(name: str) -> Baseline:
         else:
             codec.refine = int(steps)
     info = codec.info
-    points = info.qualities or (None,)
+    points = tuple(only) or info.qualities or (None,)
 
     def enc(media, q) -> bytes:
         if info.modality == "audio":
@@ -292,7 +304,8 @@ def _ours(name: str) -> Baseline:
         out = codec.decode(unpack(data))
         return (out.samples[0], out.sample_rate) if info.modality == "audio" else out.pixels
 
-    return Baseline(spec if not path else f"{spec}@{Path(path).name}", info.modality, "quality", points, enc, dec)
+    label = "+".join([kind] + options)     # +qN only picks points: later sweeps add to the same curve
+    return Baseline(label if not path else f"{label}@{Path(path).name}", info.modality, "quality", points, enc, dec)
 
 
 def _standard() -> list[Baseline]:

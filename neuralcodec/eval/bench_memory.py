@@ -3,7 +3,8 @@
 Encode (from a PNG, as the CLI reads it) and decode each run in a child process, so each peak
 RSS (``ru_maxrss``) is its own; its growth over the RSS with the model loaded, per pixel, is what
 ``bytes_per_pixel`` of the codec bounds (limits.py). The image is the synthetic photo-like test image of ``bench image``; a learned model
-is untrained unless ``--weights`` is given (memory does not depend on trained values).
+is untrained unless ``--weights`` is given (memory does not depend on trained values); ``overfit``
+fits for a few steps (every step holds the same graph), so use a smaller ``--size`` (e.g. 1024).
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def _child(step: str, codec: str, size: int, weights: str, path: str) -> None:
     torch.manual_seed(0)
     if codec == "lossless":
         ours, quality = get_codec("lossless"), None
+    elif codec == "overfit":   # a few fitting steps: each step holds the same graph
+        from ..codecs.image.overfit_codec import OverfitCodec
+        ours, quality = OverfitCodec(effort=0.01), None
     else:
         model = load_model(Path(weights)) if weights else build_model(codec, {"n": 128, "m": 192})
         ours, quality = (MrefCodec if hasattr(model, "cc") else HyperpriorCodec)(model), 3
