@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     e.add_argument("--effort", type=float, metavar="E",
                    help="overfitted codecs (overfit): fitting steps as a multiple of the default "
-                        "(1: a 768x512 photo in about 8 minutes on 2 CPU cores; 0.25 .. 4 and beyond)")
+                        "(1: a 768x512 photo in about 9 minutes on 2 CPU cores; 0.25 .. 4 and beyond)")
     e.add_argument("--device", help="overfitted codecs: where the fit runs, cpu or cuda (the file decodes anywhere)")
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
