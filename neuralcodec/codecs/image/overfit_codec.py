@@ -69,7 +69,7 @@ class OverfitCodec(Codec):
     info = CodecInfo("overfit", "image", 1, tuple(range(1, len(LAMBDAS) + 1)), DEFAULT_QUALITY, False,
                      "fits latents, an ARM and a synthesis to each image (Cool-chic/C3); no weights ship",
                      fits=True)
-    bytes_per_pixel = 2000    # fitting holds the autograd graph of every layer at full resolution
+    bytes_per_pixel = 2000    # the fit holds every layer's graph at full resolution: 1575 measured at 1024x1024
 
     def __init__(self, effort: float = 1.0, device: str = "cpu", progress: bool = False, seed: int = 0,
                  config: OverfitConfig = OverfitConfig()):
@@ -193,6 +193,6 @@ class OverfitCodec(Codec):
         check_image_memory(self.info.name, DECODE_BYTES_PER_PIXEL if decode else self.bytes_per_pixel, height, width)
 
 
-DECODE_BYTES_PER_PIXEL = 400
+DECODE_BYTES_PER_PIXEL = 400    # 322 measured at 1024x1024 (bench memory --codec overfit --size 1024)
 
 register(OverfitCodec)
