@@ -197,7 +197,10 @@ def _set_precision(codec, precision: str | None) -> None:
 
 
 def _set_effort(codec, effort: float | None, device: str | None) -> None:
-    """``--effort`` and ``--device`` onto an overfitted codec (its encoder fits a network)."""
+    """``--effort`` and ``--device`` onto an overfitted codec (its encoder fits a network), whose
+    fit then shows a progress bar."""
+    if hasattr(codec, "effort"):
+        codec.progress = True
     if effort is None and device is None:
         return
     if not hasattr(codec, "effort"):
@@ -215,7 +218,6 @@ def _set_effort(codec, effort: float | None, device: str | None) -> None:
         elif device != "cpu":
             raise NeuralCodecError(f"--device {device}: choose cpu or cuda")
         codec.device = device
-    codec.progress = True
 
 
 def _decoder(c, src: Path, weights: str | None):

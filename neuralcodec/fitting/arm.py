@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..entropy import rans
-from ..entropy.families import likelihood
+from ..entropy.families import MIN_UNITS, _cdf_np, likelihood
 from ..entropy.escape import encode_varints
 from ..entropy.tables import MAX_PRECISION, CdfTable, from_pmfs, to_symbols
 
@@ -51,22 +51,18 @@ def table_scales() -> np.ndarray:
     return np.exp(centres)
 
 
-def _laplace_cdf(x: np.ndarray) -> np.ndarray:
-    return np.where(x < 0, 0.5 * np.exp(np.minimum(x, 0)), 1 - 0.5 * np.exp(-np.maximum(x, 0)))
-
-
 @lru_cache(maxsize=1)
 def latent_table() -> CdfTable:
     """``LEVELS * MEAN_BINS`` rows: Laplace(f / MEAN_BINS, scale) over the integers, float64 then
-    :func:`quantize_pmf`; symbols rarer than 1/8 of a frequency unit go to the escape."""
+    :func:`quantize_pmf`; symbols rarer than MIN_UNITS of a frequency unit go to the escape."""
     pmfs, offsets, tails = [], [], []
     for s in table_scales():
         c = int(math.ceil(-math.log(TAIL_MASS) * s)) + 1
         k = np.arange(-c, c + 2, dtype=np.float64)
         for f in range(MEAN_BINS):
             m = f / MEAN_BINS
-            p = _laplace_cdf((k + 0.5 - m) / s) - _laplace_cdf((k - 0.5 - m) / s)
-            keep = np.flatnonzero(p * (1 << MAX_PRECISION) >= 0.125)
+            p = _cdf_np("laplace", (k + 0.5 - m) / s) - _cdf_np("laplace", (k - 0.5 - m) / s)
+            keep = np.flatnonzero(p * (1 << MAX_PRECISION) >= MIN_UNITS)
             lo, hi = keep.min(), keep.max()
             pmfs.append(p[lo: hi + 1])
             offsets.append(int(k[lo]))
