@@ -2,6 +2,7 @@
 
     neuralcodec encode IN OUT [--codec NAME] [--quality Q] [--refine STEPS] [--force]   (suggested OUT: *.ncdc)
     neuralcodec decode IN OUT [--force]                                (format from OUT's extension)
+    video: encode CLIP OUT (MP4, MKV, AVI, WebM, Y4M, a folder of PNGs); decode IN OUT.mkv|.y4m|.mp4|FOLDER
     neuralcodec info FILE | list [--json] | weights list|add [FILE] | bench entropy [--json] | demo
 """
 from __future__ import annotations
@@ -97,9 +98,12 @@ def cmd_encode(a: argparse.Namespace) -> int:
     from .media import guess_modality, image_size, load_image
     src, dst = Path(a.input), Path(a.output)
     check_writable(dst, a.force)
-    if _head(src) == MAGIC:
+    if src.is_dir():
+        modality = "video"      # a folder of PNG frames
+    elif _head(src) == MAGIC:
         raise NeuralCodecError(f"{src}: already a neuralcodec file; `neuralcodec decode` reads it")
-    modality = guess_modality(src)
+    else:
+        modality = guess_modality(src)
     if a.codec is not None and not a.codec.strip():
         raise NeuralCodecError("--codec is empty; `neuralcodec list` shows the names")
     name = a.codec or default_codec(modality)
@@ -123,8 +127,9 @@ def cmd_encode(a: argparse.Namespace) -> int:
     _set_effort(codec, a.effort, a.device)
     if modality == "audio":
         return _encode_audio(codec, src, dst, quality, a)
-    if modality != "image":
-        raise NeuralCodecError(f"{modality} files cannot be read yet")
+    if modality == "video":
+        from .cli_video import encode_video
+        return encode_video(codec, src, dst, quality, a)
     codec.check_size(*image_size(src))   # a too-big input is refused before its pixels are read
     media = load_image(src)
     for note in media.notes:
@@ -254,12 +259,16 @@ def cmd_decode(a: argparse.Namespace) -> int:
     from .fileio import atomic_path, check_writable
     from .media import IMAGE_EXTS, save_image
     src, dst = Path(a.input), Path(a.output)
-    check_writable(dst, a.force)
+    if not (dst.suffix == "" and dst.is_dir() and a.force):    # a folder of frames is replaced whole
+        check_writable(dst, a.force)
     c = unpack(_read(src))
     if c.modality == "image" and dst.suffix.lower() not in IMAGE_EXTS:   # before any model loads
         raise NeuralCodecError(f"{dst}: choose an image extension ({', '.join(sorted(IMAGE_EXTS))})")
     if c.modality == "audio" and dst.suffix.lower() not in AUDIO_OUT:
         raise NeuralCodecError(f"{dst}: choose {', '.join(AUDIO_OUT)}")
+    if c.modality == "video":
+        from .cli_video import check_video_out
+        check_video_out(dst)
     codec = _decoder(c, src, a.weights)
     _set_precision(codec, a.precision)
     if c.modality == "image":
@@ -274,6 +283,9 @@ def cmd_decode(a: argparse.Namespace) -> int:
         return 0
     if c.modality == "audio":
         return _decode_audio(codec, c, dst, a)
+    if c.modality == "video":
+        from .cli_video import decode_video
+        return decode_video(codec, c, dst, a)
     raise NeuralCodecError(f"{c.modality} decoding is not available yet")
 
 
@@ -354,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     wt.add_argument("--json", action="store_true")
     wt.set_defaults(run=cmd_weights)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
-    b.add_argument("what", choices=["entropy", "image", "memory", "audio"])
+    b.add_argument("what", choices=["entropy", "image", "memory", "audio", "video"])
     b.add_argument("--seconds", type=float, default=60.0, help="audio: seconds of speech timed in memory")
     b.add_argument("--long-seconds", type=float, default=0.0,
                    help="audio: also code a FLAC this long file to file and report peak memory (e.g. 3600)")
@@ -365,8 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image, memory: which model (untrained unless --weights); image --codec overfit "
                         "times one encode (a fit) and the decode")
     b.add_argument("--effort", type=float, default=1.0, metavar="E",
-                   help="image --codec overfit: the encode's effort (1: the default fit, minutes; 0.05 for a quick look)")
-    b.add_argument("--device", default="cpu", help="image, audio: where our codec (and CompressAI's) runs: cpu or cuda")
+                   help="image --codec overfit, video: the encode's effort (1: the default fit, minutes; 0.05 for a quick look)")
+    b.add_argument("--clip", help="video: a clip to time (default: a synthetic 320x240 pan)")
+    b.add_argument("--frames", type=int, default=32, help="video: frames of the clip to code")
+    b.add_argument("--device", default="cpu", help="image, audio, video: where our codec (and CompressAI's) runs: cpu or cuda")
     b.add_argument("--precision", choices=PRECISIONS, default="float32", help="image: " + PRECISION_HELP)
     b.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="image: also time one encode with STEPS latent-refinement steps (encode --refine)")

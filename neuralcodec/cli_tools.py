@@ -34,6 +34,18 @@ def cmd_bench(a: argparse.Namespace) -> int:
         from .eval.bench_memory import run as run_memory
         print(json.dumps(run_memory(a.size, a.codec, a.weights), indent=2))
         return 0
+    if a.what == "video":
+        from .codecs.video.nerv_codec import NervCodec
+        from .eval.bench_video import run as run_video
+        try:
+            effort = NervCodec.check_effort(a.effort)
+        except ValueError as e:
+            raise NeuralCodecError(str(e)) from None
+        if not 1 <= a.frames <= 100_000:
+            raise NeuralCodecError("--frames must be in 1..100000")
+        print(json.dumps(run_video(a.clip and Path(a.clip), a.frames, effort, a.repeats, device=_bench_device(a)),
+                         indent=2))
+        return 0
     if a.what == "image" and a.codec == "overfit":
         from .codecs.image.overfit_codec import OverfitCodec
         from .eval.bench_overfit import run as run_overfit

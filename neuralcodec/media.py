@@ -1,9 +1,11 @@
 """Files <-> arrays, only at the edges. Images are uint8 ``(H, W, 3)`` RGB numpy arrays; audio is
-float32 ``(C, N)`` in [-1, 1] with its sample rate."""
+float32 ``(C, N)`` in [-1, 1] with its sample rate; video is a stream of image frames with its
+size and frame rate (files in video.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -20,6 +22,18 @@ class Image:
 
     pixels: np.ndarray
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Video:
+    """``frames``: uint8 ``(height, width, 3)`` frames in order, read once (a generator keeps a
+    long clip out of memory); ``count`` when known beforehand."""
+
+    frames: Iterable[np.ndarray]
+    width: int
+    height: int
+    fps: float
+    count: int | None = None
 
 
 def guess_modality(path: Path) -> str:

@@ -103,18 +103,20 @@ def open_video(path: Path) -> VideoSource:
 
 
 @contextlib.contextmanager
-def video_writer(path: Path, width: int, height: int, fps: float):
+def video_writer(path: Path, width: int, height: int, fps: float, ext: str | None = None):
     """A writer with ``.write(frame)`` for uint8 ``(height, width, 3)`` frames; the format comes
-    from the extension (:data:`WRITERS`), a path without one is a folder of PNG frames."""
+    from ``ext`` or else the extension (:data:`WRITERS`), and a path without one (``ext=""``) is a
+    folder of PNG frames."""
     path = Path(path)
-    if path.suffix == "":
+    ext = (path.suffix if ext is None else ext).lower()
+    if ext == "":
         yield _FolderWriter(path)
         return
-    if path.suffix.lower() not in WRITERS:
+    if ext not in WRITERS:
         raise NeuralCodecError(f"{path}: choose .mkv (lossless), .y4m, .mp4 or a folder for video")
     import av
-    codec, pix, options = WRITERS[path.suffix.lower()]
-    fmt = "yuv4mpegpipe" if path.suffix.lower() == ".y4m" else None
+    codec, pix, options = WRITERS[ext]
+    fmt = {".y4m": "yuv4mpegpipe", ".mkv": "matroska", ".mp4": "mp4"}[ext]
     with av.open(str(path), "w", format=fmt) as c:
         s = c.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         s.width, s.height, s.pix_fmt, s.options = width, height, pix, dict(options)

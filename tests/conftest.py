@@ -19,3 +19,13 @@ def golden(name: str, actual: str) -> str:
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def damage_file(path: Path, how: str) -> None:
+    """``truncate``: drop the last 9 bytes; ``flip``: flip bits of the middle byte."""
+    data = bytearray(path.read_bytes())
+    if how == "truncate":
+        data = data[: len(data) - 9]
+    else:
+        data[len(data) // 2] ^= 0x55
+    path.write_bytes(bytes(data))

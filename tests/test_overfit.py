@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, REGEN, cuda
+from conftest import GOLDEN, REGEN, damage_file, cuda
 from neuralcodec.cli import main
 from neuralcodec.codecs.image import overfit_codec as oc
 from neuralcodec.codecs.image.overfit import OverfitConfig, OverfitImage
@@ -95,13 +95,26 @@ def test_wavefront_decode_equals_whole_grid_arm():
     groups = arm.grid_groups(grid, coarser, layers, True)
     blob = rans.encode_groups(groups, arm.latent_table())
     dec = rans.GroupDecoder(blob, arm.latent_table())
-    assert np.array_equal(arm.decode_grid(dec, 9, 15, coarser, layers, True), grid)
+    assert np.array_equal(arm.decode_grid(dec, (9, 15), coarser, layers, True), grid)
     dec.finish()
     x = arm.context_int(grid, coarser, True)
     whole = arm.arm_int(x, layers)
     parts = [arm.arm_int(x[i:i + 7], layers) for i in range(0, len(x), 7)]
     for k in range(2):
         assert np.array_equal(whole[k], np.concatenate([p[k] for p in parts]))
+
+
+def test_arm_on_float64_equals_the_int64_arm(monkeypatch):
+    """The BLAS path of the integer ARM (exact integers in float64) gives the int64 path's rows
+    and means, bit for bit, negative activations and wide latents included."""
+    rng = np.random.default_rng(5)
+    _, layers = random_arm(16, 0.8, 2, 11, 9, log_scale=0.5)
+    x = rng.integers(-3000, 3000, (4000, len(arm.OFFSETS) + 1))
+    assert arm._exact_in_float(layers)
+    fast = arm.arm_int(x, layers)
+    monkeypatch.setattr(arm, "_exact_in_float", lambda layers: False)
+    slow = arm.arm_int(x, layers)
+    assert all(np.array_equal(a, b) for a, b in zip(fast, slow))
 
 
 def test_integer_rate_matches_the_float_rate():
@@ -244,12 +257,7 @@ def test_cli_damaged_files_give_one_line_errors(tmp_path, capsys, damage):
     src, coded, out = tmp_path / "a.png", tmp_path / "a.ncdc", tmp_path / "a_out.png"
     save_image(src, photo(16, 16))
     assert main(["encode", str(src), str(coded), "--codec", "overfit", "--effort", "0.01"]) == 0
-    data = bytearray(coded.read_bytes())
-    if damage == "truncate":
-        data = data[: len(data) - 9]
-    else:
-        data[len(data) // 2] ^= 0x55
-    coded.write_bytes(bytes(data))
+    damage_file(coded, damage)
     capsys.readouterr()
     assert main(["decode", str(coded), str(out)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not out.exists()

@@ -63,11 +63,34 @@ class Codec(ABC):
         return q
 
 
+class FittingCodec(Codec):
+    """A codec whose encoder fits a network to each input: ``effort`` scales its
+    ``default_steps`` fitting steps; ``device`` is where the fit runs; ``progress`` shows a bar."""
+
+    default_steps: ClassVar[int] = 1000
+    max_effort: ClassVar[float] = 64.0
+
+    def __init__(self, effort: float = 1.0, device: str = "cpu", progress: bool = False, seed: int = 0):
+        self.effort = self.check_effort(effort)
+        self.device, self.progress, self.seed = device, progress, seed
+        self.timings: dict[str, float] = {}      # the last encode's fit_s and code_s
+
+    @classmethod
+    def check_effort(cls, effort: float) -> float:
+        if not 0 < effort <= cls.max_effort:
+            raise ValueError(f"--effort must be in (0, {cls.max_effort:g}], got {effort}")
+        return float(effort)
+
+    @property
+    def steps(self) -> int:
+        return max(10, round(self.default_steps * self.effort))
+
+
 _REGISTRY: dict[str, Callable[[], Codec]] = {}
 _DEFAULTS: dict[str, str] = {}
 _BUILTIN = ("neuralcodec.codecs.image.lossless", "neuralcodec.codecs.image.hyperprior_codec",
             "neuralcodec.codecs.image.mref_codec", "neuralcodec.codecs.image.overfit_codec",
-            "neuralcodec.codecs.audio.codec")   # modules that register codecs on import
+            "neuralcodec.codecs.audio.codec", "neuralcodec.codecs.video.nerv_codec")   # modules that register codecs on import
 
 
 def register(cls: type[Codec], default: bool = False, fallback: bool = False) -> type[Codec]:

@@ -265,7 +265,7 @@ def _ours(name: str) -> Baseline:
     once per quality, to sweep only those (``overfit+q2+q5+q8``)."""
     from ..codecs.image import PRECISIONS
     from ..entropy.container import pack, unpack
-    from ..media import Audio, Image
+    from ..media import Audio, Image, Video
     spec, _, path = name.partition("@")
     kind, *options = spec.split("+")
     if path:
@@ -298,10 +298,15 @@ def _ours(name: str) -> Baseline:
     def enc(media, q) -> bytes:
         if info.modality == "audio":
             return pack(codec.encode(Audio(np.asarray(media[0], np.float32)[None], int(media[1])), q))
+        if info.modality == "video":
+            frames, fps = media
+            return pack(codec.encode(Video(iter(frames), frames.shape[2], frames.shape[1], fps, len(frames)), q))
         return pack(codec.encode(Image(media), q))
 
     def dec(data: bytes):
         out = codec.decode(unpack(data))
+        if info.modality == "video":
+            return np.stack(list(out.frames)), out.fps
         return (out.samples[0], out.sample_rate) if info.modality == "audio" else out.pixels
 
     label = "+".join([kind] + options)     # +qN only picks points: later sweeps add to the same curve

@@ -37,6 +37,11 @@ class OverfitConfig:
     def from_spec(cls, spec: list[int]) -> "OverfitConfig":
         return cls(*spec)
 
+    def check(self) -> bool:
+        """Sizes a decoder accepts from a file."""
+        return (1 <= self.grids <= 16 and 1 <= self.arm_hidden <= 64 and 0 <= self.arm_layers <= 4
+                and 1 <= self.synth_hidden <= 128 and 0 <= self.synth_layers <= 4 and 0 <= self.residual_convs <= 4)
+
 
 def grid_count(h: int, w: int, wanted: int) -> int:
     """Grids down to one latent (at most ``wanted``)."""
@@ -52,6 +57,24 @@ def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
     a = 1.0 / temperature
     m = torch.floor(y) + 0.5
     return m + torch.tanh(a * (y - m)) / (2 * math.tanh(a / 2))
+
+
+def quantize_latents(latents: list[torch.Tensor], mode: str, temperature: float = 0.3
+                     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Latent grids as ``(rate input, synthesis input)``.
+
+    ``soft``: C3's proxy, ``s(y) + u`` for the rate and ``s(s(y) + u)`` for the synthesis, with
+    ``s`` soft rounding at ``temperature`` and ``u ~ U(-1/2, 1/2)``; ``ste``: rounded, identity
+    gradient; ``round``: rounded.
+    """
+    if mode == "soft":
+        noisy = [soft_round(y, temperature) + torch.empty_like(y).uniform_(-0.5, 0.5) for y in latents]
+        return noisy, [soft_round(n, temperature) for n in noisy]
+    if mode == "ste":
+        q = [y + (torch.round(y) - y).detach() for y in latents]
+    else:
+        q = [torch.round(y) for y in latents]
+    return q, q
 
 
 CHUNK = 1 << 16      # pixels per MLP call when decoding
@@ -100,20 +123,8 @@ class OverfitImage(nn.Module):
         self.synthesis = Synthesis(len(self.shapes), cfg.synth_hidden, cfg.synth_layers, cfg.residual_convs)
 
     def quantized(self, mode: str, temperature: float = 0.3) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The grids as ``(rate input, synthesis input)``.
-
-        ``soft``: C3's proxy, ``s(y) + u`` for the rate and ``s(s(y) + u)`` for the synthesis, with
-        ``s`` soft rounding at ``temperature`` and ``u ~ U(-1/2, 1/2)``; ``ste``: rounded, identity
-        gradient; ``round``: rounded.
-        """
-        if mode == "soft":
-            noisy = [soft_round(y, temperature) + torch.empty_like(y).uniform_(-0.5, 0.5) for y in self.latents]
-            return noisy, [soft_round(n, temperature) for n in noisy]
-        if mode == "ste":
-            q = [y + (torch.round(y) - y).detach() for y in self.latents]
-        else:
-            q = [torch.round(y) for y in self.latents]
-        return q, q
+        """The grids as ``(rate input, synthesis input)`` (:func:`quantize_latents`)."""
+        return quantize_latents(list(self.latents), mode, temperature)
 
     def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
         """Bits of all grids under the float ARM (grid k reads grid k+1)."""

@@ -25,7 +25,7 @@ from ...fitting import arm as arm_mod
 from ...fitting import params
 from ...fitting.loop import Schedule, StepResult, fit
 from ...media import Image
-from ..base import Codec, CodecInfo, register
+from ..base import CodecInfo, FittingCodec, register
 from .overfit import OverfitConfig, OverfitImage, grid_count, grid_shapes
 
 # loss = MSE (pixels in 0..1) + LAMBDAS[q - 1] * bits per pixel; quality 1 is the lowest rate
@@ -65,27 +65,19 @@ def _latent_groups(grids: list[np.ndarray], layers, coarse: bool) -> list[tuple[
     return out
 
 
-class OverfitCodec(Codec):
+class OverfitCodec(FittingCodec):
     info = CodecInfo("overfit", "image", 1, tuple(range(1, len(LAMBDAS) + 1)), DEFAULT_QUALITY, False,
                      "fits latents, an ARM and a synthesis to each image (Cool-chic/C3); no weights ship",
                      fits=True)
     bytes_per_pixel = 2000    # the fit holds every layer's graph at full resolution: 1575 measured at 1024x1024
 
+    default_steps = DEFAULT_STEPS
+    max_effort = MAX_EFFORT
+
     def __init__(self, effort: float = 1.0, device: str = "cpu", progress: bool = False, seed: int = 0,
                  config: OverfitConfig = OverfitConfig()):
-        self.effort = self.check_effort(effort)
-        self.device, self.progress, self.seed, self.config = device, progress, seed, config
-        self.timings: dict[str, float] = {}      # the last encode's fit_s and code_s
-
-    @staticmethod
-    def check_effort(effort: float) -> float:
-        if not 0 < effort <= MAX_EFFORT:
-            raise ValueError(f"--effort must be in (0, {MAX_EFFORT:g}], got {effort}")
-        return float(effort)
-
-    @property
-    def steps(self) -> int:
-        return max(10, round(DEFAULT_STEPS * self.effort))
+        super().__init__(effort, device, progress, seed)
+        self.config = config
 
     # ---- encode ---------------------------------------------------------------------------------
     def encode(self, media: Image, quality: int | None = None) -> Container:
@@ -166,8 +158,7 @@ class OverfitCodec(Codec):
             wblob, lblob = container.streams["weights"], container.streams["latents"]
         except (KeyError, TypeError, ValueError):
             raise FormatError("overfit file lacks its fields or streams") from None
-        if not (1 <= cfg.grids <= 16 and 1 <= cfg.arm_hidden <= 64 and 0 <= cfg.arm_layers <= 4
-                and 1 <= cfg.synth_hidden <= 128 and 0 <= cfg.synth_layers <= 4 and 0 <= cfg.residual_convs <= 4):
+        if not cfg.check():
             raise FormatError(f"overfit file has an unsupported network {cfg.spec()}")
         self.check_size(h, w, decode=True)
         model = OverfitImage(h, w, cfg)
@@ -181,7 +172,7 @@ class OverfitCodec(Codec):
         dec = rans.GroupDecoder(lblob, table)
         grids: list[np.ndarray | None] = [None] * len(shapes)
         for k in reversed(range(len(shapes))):
-            grids[k] = arm_mod.decode_grid(dec, *shapes[k], grids[k + 1] if k + 1 < len(shapes) else None,
+            grids[k] = arm_mod.decode_grid(dec, shapes[k], grids[k + 1] if k + 1 < len(shapes) else None,
                                            layers, model.arm.coarse)
         dec.finish()
         x = model.image([torch.from_numpy(g).float() for g in grids]).clamp(0, 1)[0]
