@@ -151,8 +151,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise NeuralCodecError("--max-minutes must be positive")
     if a.stop_at is not None and a.stop_at <= 0:
         raise NeuralCodecError("--stop-at must be positive")
-    if a.modality not in ("image", "audio"):
-        raise NeuralCodecError(f"training {a.modality} codecs is not available yet")
+    if a.modality == "video":
+        raise NeuralCodecError("the video codec (nerv) needs no training: its encoder fits each clip "
+                               "(`neuralcodec encode CLIP OUT`)")
     from .training.config import AudioTrainConfig, load_config
     cfg = load_config(a.config, {"max_steps": a.max_steps, "out": a.out})
     if isinstance(cfg, AudioTrainConfig) != (a.modality == "audio"):

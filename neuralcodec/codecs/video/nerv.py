@@ -66,6 +66,7 @@ class NervGroup(nn.Module):
         return quantize_latents(list(self.latents), mode, temperature)
 
     def parent(self, grids: list, k: int):
+        """The grid that grid ``k``'s ARM reads as its coarser context (None for a pyramid's top)."""
         return grids[self.parents[k]] if self.parents[k] is not None else None
 
     def rate_bits(self, grids: list[torch.Tensor], frames: torch.Tensor | None = None) -> torch.Tensor:
