@@ -36,21 +36,22 @@ LR = 7e-2       # high for so few steps; the fit's guard halves it where it dive
 MAX_EFFORT = 64.0
 
 
-def _groups(model: OverfitImage) -> list[list[torch.nn.Parameter]]:
-    """Parameter groups that share a quantisation step: ARM weights, ARM biases, synthesis
-    weights, synthesis biases (the order the weights stream uses)."""
+def param_groups(model) -> list[list[torch.nn.Parameter]]:
+    """Parameter groups of an overfitted network (``.arm``, ``.synthesis``: this codec's and
+    nerv's) that share a quantisation step: ARM weights, ARM biases, synthesis weights,
+    synthesis biases (the order the weights stream uses)."""
     arm, syn = model.arm.linears, model.synthesis
     syn_layers = list(syn.mlp) + list(syn.convs)
     return [[l.weight for l in arm], [l.bias for l in arm],
             [l.weight for l in syn_layers], [l.bias for l in syn_layers]]
 
 
-def _arm_layers(model: OverfitImage, ws: list[np.ndarray], kw: int, bs: list[np.ndarray], kb: int):
+def arm_layers(model, ws: list[np.ndarray], kw: int, bs: list[np.ndarray], kb: int):
     return arm_mod.int_layers([(w.reshape(l.weight.shape), kw, b, kb)
                                for w, b, l in zip(ws, bs, model.arm.linears)])
 
 
-def _set_synthesis(model: OverfitImage, ws: list[np.ndarray], kw: int, bs: list[np.ndarray], kb: int) -> None:
+def set_synthesis(model, ws: list[np.ndarray], kw: int, bs: list[np.ndarray], kb: int) -> None:
     syn = model.synthesis
     for layer, w, b in zip(list(syn.mlp) + list(syn.convs), ws, bs):
         layer.weight.data = params.dequantize(w, kw, layer.weight.shape)
@@ -111,7 +112,7 @@ class OverfitCodec(FittingCodec):
             grids = [torch.round(g).long().numpy() for g in model.latents]
             ks, ints = self._quantize(model, grids, x, lam)
         coarse = model.arm.coarse
-        layers = _arm_layers(model, ints[0], ks[0], ints[1], ks[1])
+        layers = arm_layers(model, ints[0], ks[0], ints[1], ks[1])
         latents = rans.encode_groups(_latent_groups(grids, layers, coarse), arm_mod.latent_table())
         self.timings = {"fit_s": t1 - t0, "code_s": time.perf_counter() - t1}
         return Container("image", self.info.name, self.info.version, self.weights_hash(),
@@ -122,7 +123,7 @@ class OverfitCodec(FittingCodec):
         """Search the step of each parameter group for the lowest D + lambda * R (R: weights and
         latents, in bits per pixel); returns ``(ks, integers per group)`` and sets the synthesis
         to its quantised weights."""
-        groups = _groups(model)
+        groups = param_groups(model)
         floats = [[p.detach().clone() for p in g] for g in groups]
         pixels = x.shape[-1] * x.shape[-2]
         coarse = model.arm.coarse
@@ -136,17 +137,17 @@ class OverfitCodec(FittingCodec):
             return sum(params.tensor_bits(i) for i in ints_of(g, k))
 
         def cost(ks: list[int]) -> float:
-            layers = _arm_layers(model, ints_of(0, ks[0]), ks[0], ints_of(1, ks[1]), ks[1])
+            layers = arm_layers(model, ints_of(0, ks[0]), ks[0], ints_of(1, ks[1]), ks[1])
             lat = sum(arm_mod.grid_bits(grids[k], grids[k + 1] if k + 1 < len(grids) else None, layers, coarse)
                       for k in range(len(grids)))
-            _set_synthesis(model, ints_of(2, ks[2]), ks[2], ints_of(3, ks[3]), ks[3])
+            set_synthesis(model, ints_of(2, ks[2]), ks[2], ints_of(3, ks[3]), ks[3])
             mse = float(torch.mean((model.synthesis(up) + 0.5 - x).clamp(-0.5, 1.5) ** 2))
             bits = lat + sum(weight_bits(g, k) for g, k in enumerate(ks))
             return mse + lam * bits / pixels
 
         ks = params.search_steps(len(groups), cost)
         ints = [ints_of(g, k) for g, k in enumerate(ks)]
-        _set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
+        set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
         return ks, ints
 
     # ---- decode ---------------------------------------------------------------------------------
@@ -162,10 +163,10 @@ class OverfitCodec(FittingCodec):
             raise FormatError(f"overfit file has an unsupported network {cfg.spec()}")
         self.check_size(h, w, decode=True)
         model = OverfitImage(h, w, cfg)
-        sizes = [[p.numel() for p in g] for g in _groups(model)]
+        sizes = [[p.numel() for p in g] for g in param_groups(model)]
         ints, ks = params.decode(wblob, sizes)
-        layers = _arm_layers(model, ints[0], ks[0], ints[1], ks[1])
-        _set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
+        layers = arm_layers(model, ints[0], ks[0], ints[1], ks[1])
+        set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
         shapes = grid_shapes(h, w, grid_count(h, w, cfg.grids))
         table = arm_mod.latent_table()
         rans.check_room(lblob, sum(a * b for a, b in shapes), table, "overfit latents")

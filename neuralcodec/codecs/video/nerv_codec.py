@@ -37,6 +37,7 @@ from ...fitting import params
 from ...fitting.loop import Schedule, StepResult, fit
 from ...media import Video
 from ..base import CodecInfo, FittingCodec, register
+from ..image.overfit_codec import arm_layers, param_groups, set_synthesis
 from .nerv import NervConfig, NervGroup
 
 # loss = MSE (pixels in 0..1) + LAMBDAS[q - 1] * bits per pixel; quality 1 is the lowest rate
@@ -49,27 +50,6 @@ LR = 5e-2
 MAX_EFFORT = 64.0
 MAX_GROUP = 64
 OFFSETS = arm_mod.OFFSETS_3D
-
-
-def _groups(model: NervGroup) -> list[list[torch.nn.Parameter]]:
-    """Parameter groups sharing a quantisation step: ARM weights, ARM biases, synthesis weights,
-    synthesis biases (the order of the weights stream)."""
-    arm, syn = model.arm.linears, model.synthesis
-    syn_layers = list(syn.mlp) + list(syn.convs)
-    return [[l.weight for l in arm], [l.bias for l in arm],
-            [l.weight for l in syn_layers], [l.bias for l in syn_layers]]
-
-
-def _arm_layers(model: NervGroup, ints: list[list[np.ndarray]], ks: list[int]):
-    return arm_mod.int_layers([(w.reshape(l.weight.shape), ks[0], b, ks[1])
-                               for w, b, l in zip(ints[0], ints[1], model.arm.linears)])
-
-
-def _set_synthesis(model: NervGroup, ints: list[list[np.ndarray]], ks: list[int]) -> None:
-    syn = model.synthesis
-    for layer, w, b in zip(list(syn.mlp) + list(syn.convs), ints[2], ints[3]):
-        layer.weight.data = params.dequantize(w, ks[2], layer.weight.shape)
-        layer.bias.data = params.dequantize(b, ks[3], layer.bias.shape)
 
 
 def _diff(ints: list[list[np.ndarray]], base: list[list[np.ndarray]], sign: int) -> list[list[np.ndarray]]:
@@ -156,7 +136,7 @@ class NervCodec(FittingCodec):
         with torch.no_grad():
             grids = [torch.round(g).long().numpy() for g in model.latents]
             ks, ints = self._quantize(model, grids, x, lam)
-        layers = _arm_layers(model, ints, ks)
+        layers = arm_layers(model, ints[0], ks[0], ints[1], ks[1])
         groups = []
         for k in reversed(range(len(grids))):
             groups += arm_mod.grid_groups(grids[k], model.parent(grids, k), layers, True, OFFSETS)
@@ -174,7 +154,7 @@ class NervCodec(FittingCodec):
     def _quantize(self, model: NervGroup, grids: list[np.ndarray], x: torch.Tensor, lam: float):
         """The step of each parameter group with the lowest D + lambda * R over the whole group;
         returns ``(ks, integers per group)`` and leaves the model at its quantised weights."""
-        groups = _groups(model)
+        groups = param_groups(model)
         floats = [[p.detach().clone() for p in g] for g in groups]
         pixels = x.shape[0] * x.shape[-1] * x.shape[-2]
         up = model.upsample([torch.from_numpy(g).float() for g in grids])
@@ -187,11 +167,11 @@ class NervCodec(FittingCodec):
         def cost(ks: list[int]) -> float:
             ints = ints_of(ks)
             if (ks[0], ks[1]) not in latent_bits:
-                layers = _arm_layers(model, ints, ks)
+                layers = arm_layers(model, ints[0], ks[0], ints[1], ks[1])
                 latent_bits[ks[0], ks[1]] = sum(arm_mod.grid_bits(g, model.parent(grids, k), layers, True, OFFSETS)
                                                 for k, g in enumerate(grids))
             lat = latent_bits[ks[0], ks[1]]
-            _set_synthesis(model, ints, ks)
+            set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
             y = torch.cat([model.synthesis(up[i: i + 1]) for i in range(up.shape[0])]) + 0.5
             mse = float(torch.mean((y.clamp(0, 1) - x) ** 2))
             bits = lat + sum(params.tensor_bits(i) for g in ints for i in g)
@@ -199,7 +179,7 @@ class NervCodec(FittingCodec):
 
         ks = params.search_steps(len(groups), cost)
         ints = ints_of(ks)
-        _set_synthesis(model, ints, ks)
+        set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
         for p, i in zip(groups[0] + groups[1], ints[0] + ints[1]):   # the ARM too, for the next group's start
             p.data = params.dequantize(i, ks[0] if p.dim() > 1 else ks[1], p.shape)
         return ks, ints
@@ -230,11 +210,11 @@ class NervCodec(FittingCodec):
         with torch.no_grad():
             for part, t in zip(parts, sizes):
                 model = NervGroup(t, h, w, cfg)
-                nw, at = decode_varints(part, 1)
+                nw, at = decode_varints(part[:10], 1)
                 if not 1 <= int(nw[0]) <= len(part) - at:
                     raise FormatError("nerv group is truncated")
                 wblob, lblob = bytes(part[at: at + int(nw[0])]), bytes(part[at + int(nw[0]):])
-                ints, ks = params.decode(wblob[1:], [[p.numel() for p in g] for g in _groups(model)])
+                ints, ks = params.decode(wblob[1:], [[p.numel() for p in g] for g in param_groups(model)])
                 if wblob[0] == 1:
                     if prev is None or prev[1] != ks:
                         raise FormatError("nerv group codes differences from a group it does not follow")
@@ -242,8 +222,8 @@ class NervCodec(FittingCodec):
                 elif wblob[0] != 0:
                     raise FormatError(f"nerv group has an unknown weights mode {wblob[0]}")
                 prev = (ints, ks)
-                layers = _arm_layers(model, ints, ks)
-                _set_synthesis(model, ints, ks)
+                layers = arm_layers(model, ints[0], ks[0], ints[1], ks[1])
+                set_synthesis(model, ints[2], ks[2], ints[3], ks[3])
                 shapes = model.shapes
                 rans.check_room(lblob, sum(a * b * c for a, b, c in shapes), table, "nerv latents")
                 dec = rans.GroupDecoder(lblob, table)
@@ -274,7 +254,7 @@ def _split(blob: bytes, count: int) -> list[memoryview]:
     view, at, out = memoryview(blob), 0, []
     for _ in range(count):
         try:
-            n, used = decode_varints(view[at:], 1)
+            n, used = decode_varints(view[at: at + 10], 1)
         except (ValueError, IndexError, FormatError):
             raise FormatError("nerv groups stream is truncated") from None
         at += used
