@@ -1,4 +1,5 @@
-"""Interleaved rANS, vectorised across lanes; numpy on the CPU, the same arithmetic in torch.
+"""Interleaved rANS, vectorised across lanes: C or numpy on the CPU, the same arithmetic on any
+torch device through :mod:`neuralcodec.kernels.rans` (Triton lanes on CUDA).
 
 Symbol ``i`` of ``N`` goes to lane ``i % L`` at step ``i // L``. Each lane is a classic rANS
 (Duda 2013; Giesen's ryg_rans) with a state ``x`` in ``[2**31, 2**63)``, 32-bit words and a
@@ -26,6 +27,8 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
+from ..kernels import rans as lanes_k
+from ..kernels.rans import RANS_L, decode_lanes, encode_lanes  # noqa: F401 (the reference lanes)
 from .escape import decode_varints, encode_varints
 from .tables import CdfTable, to_symbols
 
@@ -36,106 +39,7 @@ except ImportError:  # pragma: no cover - only where the extension could not be 
 
 BACKENDS = ("auto", "c", "numpy", "torch")
 
-RANS_L = 1 << 31          # lower bound of a lane's state; the decoder must end here
-WORD = 32                 # bits per emitted word
-WORD_MASK = (1 << WORD) - 1
 MAX_LANES = 1 << 16
-Array = np.ndarray | torch.Tensor
-
-
-def _where(m: Array, a: Array, b: Array) -> Array:
-    return torch.where(m, a, b) if isinstance(m, torch.Tensor) else np.where(m, a, b)
-
-
-def _decode_symbols(x: Array, lut: Array, cdf_flat: Array, lut_base: Array, row_base: Array,
-                    precision: int) -> tuple[Array, Array]:
-    """One decoding step of every lane, before renormalisation: ``(symbols (L,), states (L,))``."""
-    slot = x & ((1 << precision) - 1)
-    pos = lut[lut_base + slot]
-    start = cdf_flat[pos]
-    return pos - row_base, (cdf_flat[pos + 1] - start) * (x >> precision) + slot - start
-
-
-def encode_lanes(start: Array, freq: Array, precision: int) -> tuple[Array, Array, Array]:
-    """Core encoder, backend-agnostic (numpy or torch, any device).
-
-    Args:
-        start, freq: int64 ``(T, L)`` cumulative start and frequency of each symbol; padding
-            entries use ``start=0, freq=2**precision`` (a no-op).
-    Returns:
-        ``(words, emit, state)``: int64 ``(T, L)`` candidate words, bool ``(T, L)`` which were
-        emitted, int64 ``(L,)`` final states.
-    """
-    steps, lanes = start.shape
-    like = freq
-    x = (torch.full((lanes,), RANS_L, dtype=torch.int64, device=like.device)
-         if isinstance(like, torch.Tensor) else np.full(lanes, RANS_L, dtype=np.int64))
-    words = (torch.empty_like(freq) if isinstance(like, torch.Tensor) else np.empty_like(freq))
-    emit = (torch.empty(freq.shape, dtype=torch.bool, device=like.device)
-            if isinstance(like, torch.Tensor) else np.empty(freq.shape, dtype=bool))
-    # emit when x >= freq * 2**(63-p); compared at half scale so freq = 2**p (padding) cannot
-    # overflow int64: x >= 2K  <=>  x >> 1 >= K
-    half_max = freq << (62 - precision)
-    for t in range(steps - 1, -1, -1):
-        m = (x >> 1) >= half_max[t]
-        words[t] = x & WORD_MASK
-        emit[t] = m
-        x = _where(m, x >> WORD, x)
-        f = freq[t]
-        q = x // f
-        x = (q << precision) + (x - q * f) + start[t]
-    return words, emit, x
-
-
-def decode_lanes(state: Array, words: Array, lut: Array, cdf_flat: Array, lut_base: Array,
-                 row_base: Array, precision: int, ptr: int = 0) -> tuple[Array, Array, int]:
-    """Core decoder (numpy, or torch on any device), resumable: decodes ``T`` steps from word ``ptr``.
-
-    Args:
-        state: int64 ``(L,)`` lane states (the encoder's final states at the start).
-        words: int64 ``(W,)`` all words in read order.
-        lut: flat table: ``lut[row * 2**p + slot]`` = flat position in ``cdf_flat`` of the
-            symbol whose interval holds ``slot``.
-        cdf_flat: int64 ``(R * width,)`` the table's cdf rows, flattened.
-        lut_base, row_base: int64 ``(T, L)`` ``row * 2**p`` and ``row * width`` per symbol.
-    Returns:
-        ``(symbols (T, L), states (L,), ptr)``.
-    """
-    if isinstance(state, torch.Tensor):
-        return _decode_lanes_torch(state, words, lut, cdf_flat, lut_base, row_base, precision, ptr)
-    steps = row_base.shape[0]
-    x = state.copy()
-    out = np.empty_like(row_base)
-    total = int(words.shape[0])
-    for t in range(steps):
-        out[t], x = _decode_symbols(x, lut, cdf_flat, lut_base[t], row_base[t], precision)
-        m = x < RANS_L
-        k = int(np.count_nonzero(m))
-        if ptr + k > total:
-            raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
-        x[m] = (x[m] << WORD) | words[ptr:ptr + k]
-        ptr += k
-    return out, x, ptr
-
-
-def _decode_lanes_torch(state, words, lut, cdf_flat, lut_base, row_base, precision: int, ptr: int):
-    """:func:`decode_lanes` without a host sync per step (for GPUs): each lane that renormalises
-    reads the word at ``ptr + cumsum(m) - 1``, and the word pointer stays on the device. Running
-    out of words shows up as a final pointer past the end (the pointer only grows)."""
-    steps, total = row_base.shape[0], int(words.shape[0])
-    x, out = state.clone(), torch.empty_like(row_base)
-    pos = torch.full((), ptr, dtype=torch.int64, device=state.device)
-    padded = torch.cat([words, words.new_zeros(1)])  # reads past the end land here, then raise
-    for t in range(steps):
-        out[t], x = _decode_symbols(x, lut, cdf_flat, lut_base[t], row_base[t], precision)
-        m = x < RANS_L
-        at = (pos + torch.cumsum(m, 0) - 1).clamp(0, total)
-        x = torch.where(m, (x << WORD) | padded[at], x)
-        pos = pos + m.sum()
-    end = int(pos)
-    if end > total:
-        raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
-    return out, x, end
 
 
 def default_lanes(n: int) -> int:
@@ -220,6 +124,13 @@ def encode_groups(groups: list[tuple[np.ndarray, np.ndarray]], table: CdfTable, 
         state_b, words_b = _ransc.encode(val, idx, np.ascontiguousarray(table.cdf).reshape(-1), table.offset,
                                          table.length, table.cdf.shape[1], p, lanes, escaped)
         escaped_values = [val[escaped.view(bool)]]
+    elif backend == "torch":  # the kernels' lanes on `device` (Triton on CUDA)
+        dev = [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in
+               (val, idx, table.cdf.reshape(-1), table.offset, table.length)]
+        out = lanes_k.encode(*dev, table.cdf.shape[1], p, lanes)
+        escaped_values = [val[out.escaped.cpu().numpy()]]
+        state_b = out.states.cpu().numpy().astype("<u8").tobytes()
+        words_b = out.words.cpu().numpy().astype("<u4").tobytes()
     else:
         sym, esc = to_symbols(table, val, np.maximum(idx, 0))
         esc &= idx >= 0
@@ -228,14 +139,8 @@ def encode_groups(groups: list[tuple[np.ndarray, np.ndarray]], table: CdfTable, 
         start = np.where(valid, table.cdf[np.maximum(idx, 0), sym], 0)
         freq = np.where(valid, table.cdf[np.maximum(idx, 0), sym + 1] - start, 1 << p)
         steps = len(sym) // lanes
-        start, freq = start.reshape(steps, lanes), freq.reshape(steps, lanes)
-        if backend == "torch":
-            tw, te, tx = encode_lanes(torch.from_numpy(start).to(device), torch.from_numpy(freq).to(device), p)
-            words, state = tw[te].cpu().numpy(), tx.cpu().numpy()
-        else:
-            w, e, state = encode_lanes(start, freq, p)
-            words = w[e]
-        state_b, words_b = state.astype("<u8").tobytes(), words.astype("<u4").tobytes()
+        w, e, state = encode_lanes(start.reshape(steps, lanes), freq.reshape(steps, lanes), p)
+        state_b, words_b = state.astype("<u8").tobytes(), w[e].astype("<u4").tobytes()
     esc = encode_varints(np.concatenate(escaped_values))
     return _varint(lanes) + _varint(len(esc)) + state_b + words_b + esc
 
@@ -290,6 +195,16 @@ class GroupDecoder:
         self.words = np.frombuffer(blob, "<u4", body // 4, at + 8 * lanes)
         self.escapes = memoryview(blob)[len(blob) - esc_len:]
         self.ptr, self.esc_ptr = 0, 0
+        self._dev: dict | None = None
+
+    def _device_arrays(self, dt: "_DecodeTables") -> dict:
+        """The stream and tables on the device, moved once per blob (the state stays there)."""
+        if self._dev is None:
+            t = self.table
+            arrays = {"state": self.state.astype(np.int64), "words": self.words.astype(np.int64), "lut": dt.lut,
+                      "cdf": dt.cdf_flat, "offset": t.offset, "length": t.length}
+            self._dev = {k: torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for k, a in arrays.items()}
+        return self._dev
 
     def next(self, indexes: np.ndarray) -> np.ndarray:
         """int64 values ``(n,)`` of the next group, coded with table rows ``indexes (n,)``."""
@@ -306,16 +221,18 @@ class GroupDecoder:
             if err:
                 raise FormatError("rANS stream is truncated or corrupt (ran out of words)")
             values, escaped = values[:n], escaped[:n].view(bool)
+        elif self.backend == "torch":  # the kernels' lanes on the device (Triton on CUDA)
+            dev = self._device_arrays(dt)
+            out = lanes_k.decode(dev["state"], dev["words"], torch.from_numpy(idx).to(self.device), dev["lut"],
+                                 dev["cdf"], dev["offset"], dev["length"], dt.width, p, self.ptr)
+            dev["state"], self.ptr = out.states, out.ptr
+            self.state = out.states.cpu().numpy().astype(np.uint64)
+            values, escaped = out.values.cpu().numpy()[:n], out.escaped.cpu().numpy()[:n]
         else:
             rows = np.where(idx < 0, dt.identity_row, idx).reshape(-1, lanes)
-            args = (self.state.astype(np.int64), self.words.astype(np.int64), dt.lut.astype(np.int64),
-                    dt.cdf_flat, rows << p, rows * dt.width)
-            if self.backend == "torch":
-                out, x, self.ptr = decode_lanes(*[torch.from_numpy(a).to(self.device) for a in args],
-                                                precision=p, ptr=self.ptr)
-                sym, x = out.cpu().numpy(), x.cpu().numpy()
-            else:
-                sym, x, self.ptr = decode_lanes(*args, precision=p, ptr=self.ptr)
+            sym, x, self.ptr = decode_lanes(self.state.astype(np.int64), self.words.astype(np.int64),
+                                            dt.lut.astype(np.int64), dt.cdf_flat, rows << p, rows * dt.width,
+                                            precision=p, ptr=self.ptr)
             self.state = x.astype(np.uint64)
             sym = sym.reshape(-1)[:n]
             values = sym + table.offset[indexes]

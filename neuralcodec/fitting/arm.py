@@ -39,6 +39,7 @@ from ..entropy import rans
 from ..entropy.families import MIN_UNITS, _cdf_np, likelihood
 from ..entropy.escape import encode_varints
 from ..entropy.tables import MAX_PRECISION, CdfTable, from_pmfs, to_symbols
+from ..kernels.context import int_linear
 
 OFFSETS = ((-2, -1), (-2, 0), (-2, 1), (-1, -2), (-1, -1), (-1, 0), (-1, 1), (0, -2), (0, -1))
 OFFSETS_3D = tuple((0, di, dj) for di, dj in OFFSETS) + tuple((-1, di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
@@ -51,7 +52,6 @@ ACT_LIMIT = (1 << 24) - 1
 LATENT_LIMIT = 1 << 12                     # |latent| a decoder accepts as context (a clamp)
 LS_MIN, LS_STEP, LEVELS = -768, 30, 64     # log-scale bins in units of 2**-FRAC: -3.0 .. 4.5
 MEAN_BINS = 4                              # the mean is coded to quarters
-EXACT_FLOAT = 1 << 53                      # integers below this are exact in float64
 TAIL_MASS = 1e-9
 SCALE_BOUND = math.exp(LS_MIN / (1 << FRAC))
 
@@ -179,15 +179,6 @@ class IntLayer:
     b: np.ndarray
     k: int
 
-    def __post_init__(self):
-        # float64 copies for the BLAS path of arm_int, and whether it is exact for any input
-        bound = ACT_LIMIT * int(np.abs(self.w).sum(1).max(initial=0)) + int(np.abs(self.b).max(initial=0)) + (1 << self.k)
-        object.__setattr__(self, "float_ok", bound < EXACT_FLOAT)
-        object.__setattr__(self, "wt_f", np.ascontiguousarray(self.w.T, np.float64))
-        object.__setattr__(self, "b_f", self.b.astype(np.float64))
-        object.__setattr__(self, "half_f", float((1 << (self.k - 1)) if self.k else 0))
-        object.__setattr__(self, "scale_f", 1.0 / (1 << self.k))
-
 
 def int_layers(weights: list[tuple[np.ndarray, int, np.ndarray, int]]) -> list[IntLayer]:
     """Quantised ``[(w_int, kw, b_int, kb)]`` (value = int / 2**k) -> the integer MLP's layers."""
@@ -199,38 +190,17 @@ def int_layers(weights: list[tuple[np.ndarray, int, np.ndarray, int]]) -> list[I
     return out
 
 
-def _exact_in_float(layers: list[IntLayer]) -> bool:
-    """Whether every sum of every layer stays below 2**53 for any input (activations are at most
-    ACT_LIMIT): then float64 arithmetic on these integers is exact, in any summation order."""
-    return all(l.float_ok for l in layers)
-
-
 def arm_int(x: np.ndarray, layers: list[IntLayer]) -> tuple[np.ndarray, np.ndarray]:
     """int64 latent context ``(n, inputs)`` (integer latents) -> ``(rows, bases)``: int64 ``(n,)``
     table rows and the integer part of the quarter-rounded means (values are coded as y - base).
 
-    Integer arithmetic: the same on every machine. Where no sum can reach 2**53 it runs on float64
-    (BLAS) holding exact integers, with ``floor(v / 2**k)`` for ``v >> k``; otherwise on int64."""
+    Integer arithmetic, the same on every machine: each layer is the shared kernel
+    :func:`~neuralcodec.kernels.context.int_linear` (exact float64 BLAS where no sum can reach
+    2**53, int64 otherwise)."""
     a = np.minimum(np.maximum(x, -LATENT_LIMIT), LATENT_LIMIT) << FRAC
-    if _exact_in_float(layers):
-        a = a.astype(np.float64)
-        last = len(layers) - 1
-        for i, layer in enumerate(layers):
-            acc = a @ layer.wt_f
-            acc += layer.b_f
-            acc += layer.half_f
-            acc *= layer.scale_f
-            a = np.floor(acc, out=acc)
-            # ReLU, then the clip (ACT_LIMIT only binds above: activations are >= 0 after ReLU)
-            a = np.minimum(np.maximum(a, 0.0 if i < last else -ACT_LIMIT), ACT_LIMIT)
-        a = a.astype(np.int64)
-    else:
-        for i, layer in enumerate(layers):
-            acc = a @ layer.w.T + layer.b
-            half = (1 << (layer.k - 1)) if layer.k else 0
-            a = np.clip((acc + half) >> layer.k, -ACT_LIMIT, ACT_LIMIT)
-            if i < len(layers) - 1:
-                a = np.maximum(a, 0)
+    last = len(layers) - 1
+    for i, layer in enumerate(layers):
+        a = int_linear(a, layer.w, layer.b, layer.k, ACT_LIMIT, relu=i < last)
     q = (a[:, 0] + (1 << (FRAC - 3))) >> (FRAC - 2)          # mean in quarters, rounded
     rows = np.clip((a[:, 1] - LS_MIN) // LS_STEP, 0, LEVELS - 1) * MEAN_BINS + (q & (MEAN_BINS - 1))
     return rows, q >> 2

@@ -18,6 +18,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ...kernels import vq
+
 
 @dataclass
 class Quantized:
@@ -53,7 +55,7 @@ class VectorQuantizer(nn.Module):
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the most similar code for each row of ``z`` ``(n, code_dim)`` -> ``(n,)``."""
-        return (z @ self.embed.t()).argmax(1)
+        return vq.nearest(z, self.embed, "dot")
 
     def lookup(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tokens ``(B, T)`` -> features ``(B, D, T)``."""
@@ -65,7 +67,7 @@ class VectorQuantizer(nn.Module):
         pick = torch.randint(len(z), (self.codes,), generator=g).to(z.device)
         centers = F.normalize(z[pick] + 0.01 * torch.randn(self.codes, z.shape[1], generator=g).to(z.device), dim=1)
         for _ in range(iters):
-            onehot = F.one_hot((z @ centers.t()).argmax(1), self.codes).type_as(z)
+            onehot = F.one_hot(vq.nearest(z, centers, "dot"), self.codes).type_as(z)
             sums, counts = onehot.t() @ z, onehot.sum(0)
             centers = torch.where(counts[:, None] > 0, F.normalize(sums, dim=1), centers)
         self.embed.copy_(_all_reduce(centers) / (dist.get_world_size() if dist.is_initialized() else 1))

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...kernels.context import int_conv2d
+
 ACT_BITS, W_BITS = 8, 10
 ACT_LIMIT = (1 << 20) - 1        # |A| bound (activations up to 4096 in real units)
 W_LIMIT = (1 << 15) - 1          # |W| bound (weights up to 32)
@@ -65,14 +67,12 @@ class FakeQuantConv(nn.Module):
 def exact_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int, transposed: bool,
                 relu: bool) -> torch.Tensor:
     """One layer in exact integer arithmetic. ``x``: int64 ``(B, C, H, W)`` on any device."""
+    if not transposed:  # the shared kernel (Triton on CUDA)
+        return int_conv2d(x, w, b, stride, W_BITS, ACT_LIMIT, relu)
     k = w.shape[-1]
-    xd, wd = x.double(), w.double().to(x.device)
     # plain im2col + GEMM only: FFT/Winograd algorithms (cuDNN) leave the integers
     with torch.backends.cudnn.flags(enabled=False):  # (oneDNN has no float64 conv: CPU is native)
-        if transposed:
-            acc = F.conv_transpose2d(xd, wd, None, stride, k // 2, stride - 1)
-        else:
-            acc = F.conv2d(xd, wd, None, stride, k // 2)
+        acc = F.conv_transpose2d(x.double(), w.double().to(x.device), None, stride, k // 2, stride - 1)
     acc = torch.round(acc).long() + b.to(x.device).view(1, -1, 1, 1)
     out = torch.div(acc + (1 << (W_BITS - 1)), 1 << W_BITS, rounding_mode="floor")
     out = out.clamp(-ACT_LIMIT, ACT_LIMIT)

@@ -1,0 +1,1 @@
+"""The Triton kernels (imported only when :mod:`neuralcodec.kernels.dispatch` picks them)."""
