@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..kernels.quantize import center_round, ste_round, table_index
 from .tables import MAX_PRECISION, CdfTable, from_pmfs
 
 Family = Literal["gaussian", "laplace", "logistic"]
@@ -89,7 +90,7 @@ def scale_indexes(scale: torch.Tensor, scales: np.ndarray | torch.Tensor) -> tor
         scale: any shape, float. Returns int64 of the same shape.
     """
     table = torch.as_tensor(np.asarray(scales), dtype=scale.dtype, device=scale.device)
-    return torch.bucketize(scale, table[:-1], right=False)
+    return table_index(scale, table[:-1])
 
 
 def _cdf_torch(family: str, x: torch.Tensor) -> torch.Tensor:
@@ -126,8 +127,8 @@ def quantize(y: torch.Tensor, mode: Literal["noise", "ste", "symbols"], mean: to
         return y + torch.empty_like(y).uniform_(-0.5, 0.5)
     v = (y - mean) if mean is not None else y
     if mode == "symbols":
-        return torch.round(v).to(torch.int64)
+        return center_round(v)
     if mode == "ste":
-        r = v + (torch.round(v) - v).detach()
+        r = ste_round(v)
         return (r + mean) if mean is not None else r
     raise ValueError(f"unknown quantization mode {mode!r}")

@@ -4,11 +4,13 @@
         "l2":  argmin_j ||c_j||^2 - 2 <x, c_j>     (the Euclidean nearest; ||x||^2 is common)
         "dot": argmax_j <x, c_j>                   (cosine similarity for normalised codes)
 
-Ties go to the lowest index. Exactness: inputs are float32; each product of two float32 values
-is exact in float64, and every sum runs over ``d`` in ascending order in float64, so the score
-of every pair is one well-defined number (a fused multiply-add gives the same bits, the product
-being exact) and the Triton kernel, which never holds more than a block of the ``(n, K)`` scores,
-picks the same code as the reference, which holds a chunk of rows at a time.
+Ties go to the lowest index. Inputs are float32, so each product of two of them is exact in
+float64. :func:`nearest_reference` and the Triton kernel sum every score over ``d`` in
+ascending order in float64, so each score is one well-defined number and both pick the same
+code (the kernel never holds more than a block of the ``(n, K)`` scores). On the torch backend
+:func:`nearest` takes the scores from a float64 GEMM instead (BLAS sums in its own order), which
+picks the same code except where two scores agree to float64 rounding (about 1e-16 relative):
+an encoder's choice, never a decoder's, so streams stay decodable everywhere.
 """
 from __future__ import annotations
 
@@ -35,11 +37,22 @@ def _scores(x: torch.Tensor, c: torch.Tensor, metric: Metric) -> torch.Tensor:
     return norm[None] - 2 * acc
 
 
+def _gemm_scores(x: torch.Tensor, c: torch.Tensor, metric: Metric) -> torch.Tensor:
+    """The same scores from one float64 GEMM (exact products, BLAS's summation order)."""
+    acc = x @ c.T
+    return -acc if metric == "dot" else (c * c).sum(1)[None] - 2 * acc
+
+
+def _argmin_rows(x: torch.Tensor, codebook: torch.Tensor, metric: Metric, scores) -> torch.Tensor:
+    xd, cd = x.float().double(), codebook.float().double().to(x.device)
+    out = [scores(xd[i:i + ROW_CHUNK], cd, metric).argmin(1) for i in range(0, len(xd), ROW_CHUNK)]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64, device=x.device)
+
+
 @torch.no_grad()
 def nearest_reference(x: torch.Tensor, codebook: torch.Tensor, metric: Metric = "l2") -> torch.Tensor:
-    xd, cd = x.float().double(), codebook.float().double().to(x.device)
-    out = [_scores(xd[i:i + ROW_CHUNK], cd, metric).argmin(1) for i in range(0, len(xd), ROW_CHUNK)]
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64, device=x.device)
+    """The kernel's arithmetic in torch: scores summed over ``d`` in order (slow; for tests)."""
+    return _argmin_rows(x, codebook, metric, _scores)
 
 
 @torch.no_grad()
@@ -53,4 +66,4 @@ def nearest(x: torch.Tensor, codebook: torch.Tensor, metric: Metric = "l2") -> t
     if use_triton(x):
         from .triton.vq import nearest as triton_nearest
         return triton_nearest(x.float(), codebook.float().to(x.device), metric)
-    return nearest_reference(x, codebook, metric)
+    return _argmin_rows(x, codebook, metric, _gemm_scores)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...kernels import vq
+from ...kernels.quantize import ste_round
 
 
 @dataclass
@@ -135,7 +136,7 @@ class FSQ(nn.Module):
         offset = (self.lv % 2 == 0).float() * 0.5
         shift = torch.atanh(offset / half)
         z = torch.tanh(self.norm(self.proj_in(x)).transpose(1, 2) + shift) * half - offset
-        return z + (torch.round(z) - z).detach()
+        return ste_round(z)
 
     def _tokens(self, q: torch.Tensor) -> torch.Tensor:
         return ((torch.round(q) - self.low).long() * self.radix).sum(-1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ...entropy import rans
+from ...kernels import quantize as kq
 from ..base import CodecInfo
 from .exact import ACT_BITS
 from .learned import LearnedImageCodec
@@ -20,7 +21,7 @@ class HyperpriorCodec(LearnedImageCodec):
 
     def encode_latent(self, y_s: torch.Tensor, hyper: torch.Tensor) -> bytes:
         rows, means = self.params(hyper)
-        y_sym = torch.round(y_s.double() - means.double() / (1 << ACT_BITS)).long()
+        y_sym = kq.center_round(y_s.double(), means.double() / (1 << ACT_BITS))
         return rans.encode(y_sym.cpu().numpy().ravel(), rows.cpu().numpy().ravel(), self.tables.y_table)
 
     def decode_latent(self, blob: bytes, hyper: torch.Tensor) -> torch.Tensor:

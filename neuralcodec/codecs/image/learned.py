@@ -23,6 +23,7 @@ from torch import nn
 from ...entropy import rans
 from ...entropy.container import Container
 from ...errors import FormatError, NeuralCodecError
+from ...kernels import quantize as kq
 from ...media import Image
 from ..base import Codec, CodecInfo, hash_bytes
 from ..zoo import shipped_weights
@@ -164,7 +165,7 @@ class LearnedImageCodec(Codec):
 
     def rows(self, raw_scales: torch.Tensor) -> torch.Tensor:
         """Exact: fixed-point scales -> rows of the Gaussian scale table."""
-        return torch.bucketize(raw_scales.contiguous(), self.tables.scale_thresholds.to(raw_scales.device), right=False)
+        return kq.table_index(raw_scales, self.tables.scale_thresholds)
 
     def encode_latent(self, y_s: torch.Tensor, hyper: torch.Tensor) -> bytes:
         raise NotImplementedError
@@ -189,7 +190,7 @@ class LearnedImageCodec(Codec):
             from .refine import refine_latent
             y_s = refine_latent(m, x, y_s, q - 1, self.refine, (h, w))
         z = m.h_a(y_s)
-        z_sym = torch.round(z - m.z_density.medians.view(1, -1, 1, 1).to(z.device)).long()
+        z_sym = kq.center_round(z, m.z_density.medians.view(1, -1, 1, 1).to(z.device))
         z_blob = rans.encode(z_sym.cpu().numpy().ravel(), self._z_indexes(z_sym.shape), self.tables.z_table)
         y_blob = self.encode_latent(y_s, self.hyper(z_sym))
         return Container("image", self.info.name, self.info.version, self.weights_hash(),

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from ...entropy import rans
+from ...kernels import quantize as kq
 from ..base import CodecInfo, register
 from .exact import ACT_BITS
 from ..zoo import ASSETS, SHIPPED
@@ -66,7 +67,7 @@ class MrefCodec(LearnedImageCodec):
         slices, groups = y_s.double().chunk(self.model.cfg.slices, 1), []
 
         def group(s, rows, means, mask):
-            sym = torch.round(slices[s] - means.double() / UNIT).long()
+            sym = kq.center_round(slices[s], means.double() / UNIT)
             sel = mask.expand_as(sym)
             groups.append((sym[sel].cpu().numpy(), rows[sel].cpu().numpy()))
             return sym

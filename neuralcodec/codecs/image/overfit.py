@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...fitting.arm import Arm
+from ...kernels import quantize as kq
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ def grid_shapes(h: int, w: int, n: int) -> list[tuple[int, int]]:
 
 def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
     """Differentiable rounding (Agustsson and Theis 2020): hard rounding as ``temperature -> 0``."""
-    a = 1.0 / temperature
-    m = torch.floor(y) + 0.5
-    return m + torch.tanh(a * (y - m)) / (2 * math.tanh(a / 2))
+    return kq.soft_round(y, 1.0 / temperature)
 
 
 def quantize_latents(latents: list[torch.Tensor], mode: str, temperature: float = 0.3
@@ -71,7 +70,7 @@ def quantize_latents(latents: list[torch.Tensor], mode: str, temperature: float 
         noisy = [soft_round(y, temperature) + torch.empty_like(y).uniform_(-0.5, 0.5) for y in latents]
         return noisy, [soft_round(n, temperature) for n in noisy]
     if mode == "ste":
-        q = [y + (torch.round(y) - y).detach() for y in latents]
+        q = [kq.ste_round(y) for y in latents]
     else:
         q = [torch.round(y) for y in latents]
     return q, q
