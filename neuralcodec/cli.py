@@ -3,7 +3,7 @@
     neuralcodec encode IN OUT [--codec NAME] [--quality Q] [--refine STEPS] [--force]   (suggested OUT: *.ncdc)
     neuralcodec decode IN OUT [--force]                                (format from OUT's extension)
     video: encode CLIP OUT (MP4, MKV, AVI, WebM, Y4M, a folder of PNGs); decode IN OUT.mkv|.y4m|.mp4|FOLDER
-    neuralcodec info FILE | list [--json] | weights list|add [FILE] | bench entropy [--json] | demo
+    neuralcodec info FILE | list [--json] | weights list|add [FILE] | bench entropy|kernels|... [--json] | demo
 """
 from __future__ import annotations
 
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     wt.add_argument("--json", action="store_true")
     wt.set_defaults(run=cmd_weights)
     b = sub.add_parser("bench", help="benchmarks with JSON output")
-    b.add_argument("what", choices=["entropy", "image", "memory", "audio", "video"])
+    b.add_argument("what", choices=["entropy", "kernels", "image", "memory", "audio", "video"])
     b.add_argument("--seconds", type=float, default=60.0, help="audio: seconds of speech timed in memory")
     b.add_argument("--long-seconds", type=float, default=0.0,
                    help="audio: also code a FLAC this long file to file and report peak memory (e.g. 3600)")
@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image --codec overfit, video: the encode's effort (1: the default fit, minutes; 0.05 for a quick look)")
     b.add_argument("--clip", help="video: a clip to time (default: a synthetic 320x240 pan)")
     b.add_argument("--frames", type=int, default=32, help="video: frames of the clip to code")
-    b.add_argument("--device", default="cpu", help="image, audio, video: where our codec (and CompressAI's) runs: cpu or cuda")
+    b.add_argument("--device", default="cpu", help="image, audio, video, kernels: where our codec (and CompressAI's) runs: cpu or cuda")
     b.add_argument("--precision", choices=PRECISIONS, default="float32", help="image: " + PRECISION_HELP)
     b.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="image: also time one encode with STEPS latent-refinement steps (encode --refine)")

@@ -30,6 +30,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
             raise NeuralCodecError("--seconds and --long-seconds must be at most 36000")
         print(json.dumps(run_audio(a.seconds, a.long_seconds, a.weights, device=_bench_device(a)), indent=2))
         return 0
+    if a.what == "kernels":
+        from .eval.bench_kernels import run as run_kernels
+        if not 1 <= a.symbols <= 100_000_000:
+            raise NeuralCodecError("--symbols must be in 1..100000000")
+        print(json.dumps(run_kernels(a.symbols, a.repeats, device=_bench_device(a)), indent=2))
+        return 0
     if a.what == "memory":
         from .eval.bench_memory import run as run_memory
         print(json.dumps(run_memory(a.size, a.codec, a.weights), indent=2))

@@ -181,3 +181,35 @@ def test_rans_lane_reference_round_trips_on_tensors():
     assert dec.ptr == enc.words.numel() and torch.equal(dec.states, torch.full((7,), lanes_k.RANS_L))
     keep = ~dec.escaped & (ix >= 0)
     assert torch.equal(dec.values[keep], val[keep]) and torch.equal(dec.escaped, enc.escaped)
+
+
+# ---- benchmark ---------------------------------------------------------------------------------
+def _bench(env_extra: dict, *args: str) -> dict:
+    import json
+    env = {**os.environ, **env_extra}
+    p = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "bench", "kernels", "--json", "--repeats", "1", *args],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+def test_bench_kernels_on_the_cpu_times_the_reference():
+    r = _bench({"TRITON_INTERPRET": "0"}, "--symbols", "20000")
+    assert r["rans"]["torch"]["same_stream_as_c"] and r["rans"]["device_stream_decodes_with_c"]
+    assert r["quantize_index"]["torch"]["melem_s"] > 0 and "triton" not in r["nearest"]
+
+
+def test_bench_kernels_interpreted_runs_both_backends():
+    r = _bench({"TRITON_INTERPRET": "1"}, "--symbols", "5000")
+    for k in ("quantize_index", "noise", "int_linear", "nearest"):
+        assert r[k]["same_result"] is True, k
+    assert r["rans"]["triton"]["same_stream_as_c"] and r["rans"]["triton"]["roundtrip"]
+
+
+@cuda
+@pytest.mark.cuda
+def test_bench_kernels_on_cuda():
+    r = _bench({}, "--symbols", "1000000", "--device", "cuda")
+    for k in ("quantize_index", "noise", "int_linear", "nearest"):
+        assert r[k]["same_result"] is True, k
+    assert r["rans"]["triton"]["same_stream_as_c"] and r["rans"]["device_stream_decodes_with_c"]
