@@ -373,9 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=4096, help="memory: side of the square test image")
     b.add_argument("--weights", help="image, memory: a safetensors file of ours (default: untrained); "
                                      "audio: tokenizer weights (default: shipped)")
-    b.add_argument("--codec", default="hyperprior", choices=["hyperprior", "mref", "lossless", "overfit"],
-                   help="image, memory: which model (untrained unless --weights); image --codec overfit "
-                        "times one encode (a fit) and the decode")
+    b.add_argument("--codec", choices=["hyperprior", "mref", "lossless", "overfit", "wavtok40", "speech"],
+                   help="image, memory: which model (default hyperprior; untrained unless --weights); image "
+                        "--codec overfit times one encode (a fit) and the decode; audio: wavtok40 (default) or speech")
+    b.add_argument("--quality", type=int, help="audio --codec speech: the rate (1, 2, 3; default 2)")
     b.add_argument("--effort", type=float, default=1.0, metavar="E",
                    help="image --codec overfit, video: the encode's effort (1: the default fit, minutes; 0.05 for a quick look)")
     b.add_argument("--clip", help="video: a clip to time (default: a synthetic 320x240 pan)")

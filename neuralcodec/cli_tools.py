@@ -24,11 +24,21 @@ def _bench_device(a: argparse.Namespace) -> str:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    audio_codecs = ("wavtok40", "speech")
+    if (a.codec in audio_codecs) != (a.what == "audio" and a.codec is not None):
+        raise NeuralCodecError(f"bench {a.what} does not take --codec {a.codec}")
+    if a.what != "audio":
+        a.codec = a.codec or "hyperprior"
     if a.what == "audio":
         from .eval.bench_audio import run as run_audio
         if not 1 <= a.seconds <= 36_000 or not 0 <= a.long_seconds <= 36_000:
             raise NeuralCodecError("--seconds and --long-seconds must be at most 36000")
-        print(json.dumps(run_audio(a.seconds, a.long_seconds, a.weights, device=_bench_device(a)), indent=2))
+        try:
+            report = run_audio(a.seconds, a.long_seconds, a.weights, device=_bench_device(a),
+                               name=a.codec or "wavtok40", quality=a.quality)
+        except ValueError as e:   # a quality the codec does not take
+            raise NeuralCodecError(str(e)) from None
+        print(json.dumps(report, indent=2))
         return 0
     if a.what == "kernels":
         from .eval.bench_kernels import run as run_kernels
@@ -160,11 +170,18 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.modality == "video":
         raise NeuralCodecError("the video codec (nerv) needs no training: its encoder fits each clip "
                                "(`neuralcodec encode CLIP OUT`)")
-    from .training.config import AudioTrainConfig, load_config
+    from .training.config import AudioTrainConfig, SpeechTrainConfig, load_config
     cfg = load_config(a.config, {"max_steps": a.max_steps, "out": a.out})
-    if isinstance(cfg, AudioTrainConfig) != (a.modality == "audio"):
+    if isinstance(cfg, (AudioTrainConfig, SpeechTrainConfig)) != (a.modality == "audio"):
         raise NeuralCodecError(f"{a.config} is not a recipe for {a.modality} (model {cfg.model!r})")
-    if a.modality == "audio":
+    if isinstance(cfg, SpeechTrainConfig):
+        from .training import speech
+        if a.export_from:
+            summary = speech.export_checkpoint(cfg, Path(a.export_from), Path(cfg.out).expanduser() / "speech.safetensors")
+        else:
+            summary = speech.train(cfg, a.accelerator, a.devices, progress=not a.no_progress,
+                                   max_minutes=a.max_minutes, stop_at=a.stop_at)
+    elif a.modality == "audio":
         from .training.audio import audio_files, train as train_audio
         if a.export_from:
             from .training.audio import export_checkpoint

@@ -202,3 +202,10 @@ def test_export_from_another_recipes_checkpoint_is_one_line(tmp_path):
     rc, _, err = run("train", "image", "--config", ROOT / "configs" / "lineage" / "mref" / "10-t128.json",
                      "--export-from", tmp_path / "run" / "checkpoints" / "last.ckpt", "--out", tmp_path / "out")
     assert rc == 2 and "another recipe" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("args", [("image", "--codec", "speech"), ("audio", "--codec", "mref"),
+                                  ("audio", "--codec", "speech", "--quality", "9")])
+def test_bench_codec_must_fit_the_benchmark(args):
+    rc, _, stderr = run("bench", *args, "--repeats", "1", "--seconds", "1")
+    assert rc == 2 and stderr.count("\n") == 1

@@ -13,7 +13,7 @@ RECIPES = sorted((ROOT / "configs").rglob("*.json"))
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "configs")))
 def test_every_recipe_loads(path):
     cfg = load_config(path)
-    assert cfg.model in ("hyperprior", "mref", "wavtok")
+    assert cfg.model in ("hyperprior", "mref", "wavtok", "speech")
 
 
 def test_gpu_recipe_continues_the_shipped_mref_exactly():

@@ -32,7 +32,8 @@ from neuralcodec.media import load_audio, load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ASSETS / "samples"
-CASES = {"lossless": "photo.png", "mref": "photo.png", "wavtok40": "speech.flac"}
+CASES = {"lossless": "photo.png", "mref": "photo.png", "wavtok40": "speech.flac", "speech": "speech.flac"}
+AUDIO = {"wavtok40", "speech"}
 RECORD = GOLDEN / "codecs.json"
 PREVIOUS_MREF = "9f8e0a0"   # the commit that shipped mref release 14, whose file tests/golden holds
 
@@ -72,7 +73,7 @@ class SymbolTap:
 
 def quality_of(name: str, decoded, source: Path) -> float:
     """PSNR (RGB, 8-bit) for images, STOI for audio, against the sample."""
-    if name == "wavtok40":
+    if name in AUDIO:
         ref = load_audio(source)
         test, _ = metrics.align(ref.samples[0], decoded.samples[0], ref.sample_rate)
         return metrics.stoi(ref.samples[0], test, ref.sample_rate)
@@ -88,7 +89,7 @@ def decode_tapped(name: str, data: bytes, monkeypatch):
 
 def media_of(name: str):
     path = SAMPLES / CASES[name]
-    return path, (load_audio(path) if name == "wavtok40" else load_image(path))
+    return path, (load_audio(path) if name in AUDIO else load_image(path))
 
 
 def regenerate(name: str, monkeypatch) -> None:

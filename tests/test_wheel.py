@@ -58,11 +58,11 @@ def test_built_wheel_runs_every_shipped_codec(tmp_path):
     assert where.startswith(str(site)), where
     nc = [env / "bin" / "neuralcodec"]   # the console script the wheel installed
     rows = json.loads(run(nc + ["list", "--json"], tmp_path))
-    assert {r["name"] for r in rows} >= {"mref", "wavtok40", "lossless"}
+    assert {r["name"] for r in rows} >= {"mref", "wavtok40", "speech", "lossless"}
     assert not any("MISSING" in r["summary"] for r in rows)
     samples = site / "neuralcodec" / "_assets" / "samples"
     for codec, sample, out in (("mref", "photo.png", "photo.png"), ("lossless", "photo.png", "photo.png"),
-                               ("wavtok40", "speech.flac", "speech.wav")):
+                               ("wavtok40", "speech.flac", "speech.wav"), ("speech", "speech.flac", "speech.wav")):
         coded = tmp_path / f"{codec}.ncdc"
         run(nc + ["encode", samples / sample, coded, "--codec", codec], tmp_path)
         run(nc + ["decode", coded, tmp_path / f"{codec}-{out}"], tmp_path)

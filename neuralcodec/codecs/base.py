@@ -90,7 +90,8 @@ _REGISTRY: dict[str, Callable[[], Codec]] = {}
 _DEFAULTS: dict[str, str] = {}
 _BUILTIN = ("neuralcodec.codecs.image.lossless", "neuralcodec.codecs.image.hyperprior_codec",
             "neuralcodec.codecs.image.mref_codec", "neuralcodec.codecs.image.overfit_codec",
-            "neuralcodec.codecs.audio.codec", "neuralcodec.codecs.video.nerv_codec")   # modules that register codecs on import
+            "neuralcodec.codecs.audio.codec", "neuralcodec.codecs.audio.speech_codec",
+            "neuralcodec.codecs.video.nerv_codec")   # modules that register codecs on import
 
 
 def register(cls: type[Codec], default: bool = False, fallback: bool = False) -> type[Codec]:

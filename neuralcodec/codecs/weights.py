@@ -7,16 +7,19 @@ from pathlib import Path
 from ..errors import NeuralCodecError
 from .base import Codec
 
-LEARNED = ("hyperprior", "mref", "wavtok40")
+LEARNED = ("hyperprior", "mref", "wavtok40", "speech")
 
 
 def codec_from_weights(name: str, path: Path) -> Codec:
-    """The learned codec ``name`` (hyperprior, mref, wavtok40) with the weights in ``path``."""
+    """The learned codec ``name`` (hyperprior, mref, wavtok40, speech) with the weights in ``path``."""
     path = Path(path).expanduser()
     if name not in LEARNED:
         raise KeyError(f"--weights takes a learned codec ({', '.join(LEARNED)}), not {name!r}")
     if not path.is_file():
         raise NeuralCodecError(f"{path}: no such weights file")
+    if name == "speech":
+        from .audio.speech_codec import SpeechCodec, load_speech_model
+        return SpeechCodec(*load_speech_model(path))
     if name == "wavtok40":
         from .audio.codec import TokenizerCodec, load_tokenizer
         return TokenizerCodec(*load_tokenizer(path))

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import NeuralCodecError
 
 PACKAGE = Path(__file__).resolve().parents[1]
-SHIPPED = {"mref": "mref.safetensors", "wavtok40": "wavtok40.safetensors"}   # codec -> file in ASSETS
+SHIPPED = {"mref": "mref.safetensors", "wavtok40": "wavtok40.safetensors", "speech": "speech.safetensors"}   # codec -> file in ASSETS
 
 
 def assets_dir() -> Path:

@@ -155,7 +155,8 @@ def align(ref: np.ndarray, test: np.ndarray, sample_rate: int, max_ms: float = 1
 def audio_metrics(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> dict:
     test, lag = align(ref, test, sample_rate)
     return {"lag-ms": round(1000 * lag / sample_rate, 3), "stoi": stoi(ref, test, sample_rate), "pesq-wb": pesq_wb(ref, test, sample_rate),
-            "log-mel-l1": log_mel_distance(ref, test, sample_rate), "si-sdr": si_sdr(ref, test)}
+            "log-mel-l1": log_mel_distance(ref, test, sample_rate),
+            "log-mel-4k": log_mel_distance(ref, test, sample_rate, below_hz=4000), "si-sdr": si_sdr(ref, test)}
 
 
 def video_metrics(ref: np.ndarray, test: np.ndarray) -> dict:

@@ -24,7 +24,7 @@ from ..errors import NeuralCodecError
 from . import bd
 from .baselines import Baseline, get_baseline
 
-METRICS = {"image": ("psnr-rgb", "ms-ssim"), "audio": ("stoi", "pesq-wb", "log-mel-l1", "si-sdr"),
+METRICS = {"image": ("psnr-rgb", "ms-ssim"), "audio": ("stoi", "pesq-wb", "log-mel-l1", "log-mel-4k", "si-sdr"),
            "video": ("psnr-rgb", "ms-ssim")}
 BD_METRICS = {"image": ("psnr-rgb", "ms-ssim"), "audio": ("stoi", "pesq-wb"), "video": ("psnr-rgb", "ms-ssim")}
 RATE = {"image": "bpp", "audio": "kbps", "video": "bpp"}

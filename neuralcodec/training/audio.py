@@ -73,14 +73,21 @@ class SegmentDataset(Dataset):
 
     def batch(self, step: int, rank: int = 0) -> torch.Tensor:
         rng = np.random.default_rng(_step_seed(self.cfg.seed, step, 1 + rank))
-        out = np.zeros((self.cfg.batch_size, self.segment), np.float32)
-        for b, k in enumerate(rng.choice(len(self.clips), self.cfg.batch_size, p=self.p)):
-            clip = self.clips[k]
-            start = int(rng.integers(0, max(1, len(clip) - self.segment + 1)))
-            seg = clip[start:start + self.segment].astype(np.float32) / 32767
-            peak = max(float(np.abs(seg).max()), 1e-4)
-            out[b, :len(seg)] = seg * min(10 ** rng.uniform(-1.2, 0) / peak, 10.0)   # random level
-        return torch.from_numpy(out)
+        return random_crops(self.clips, self.p, self.cfg.batch_size, self.segment, rng, -1.2)
+
+
+def random_crops(clips: list[np.ndarray], p: np.ndarray, batch: int, segment: int, rng: np.random.Generator,
+                 low: float) -> torch.Tensor:
+    """float32 ``(batch, segment)``: crops of int16 ``clips`` drawn with probabilities ``p``, each
+    scaled to a peak of ``10**u``, ``u ~ U(low, 0)`` (zero-padded where a clip is shorter)."""
+    out = np.zeros((batch, segment), np.float32)
+    for b, k in enumerate(rng.choice(len(clips), batch, p=p)):
+        clip = clips[k]
+        start = int(rng.integers(0, max(1, len(clip) - segment + 1)))
+        seg = clip[start:start + segment].astype(np.float32) / 32767
+        peak = max(float(np.abs(seg).max()), 1e-4)
+        out[b, :len(seg)] = seg * min(10 ** rng.uniform(low, 0) / peak, 10.0)   # random level
+    return torch.from_numpy(out)
 
 
 class AudioDataModule(L.LightningDataModule):

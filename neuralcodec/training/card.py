@@ -31,6 +31,17 @@ LOSSY_SOURCES = {"fillets-ng-data": "lossy (Vorbis) speech", "warzone2100-music"
 def _recipe(meta: dict) -> list[str]:
     card, cfg = meta["card"], meta["config"]
     t = card.get("config", {})
+    if meta["model"] == "speech":
+        fps = 16000 / (cfg.get("hop", 160) * cfg.get("stride", 2))
+        return [f"- recipe: {t.get('segment')} s segments of speech at 16 kHz, batch {t.get('batch_size')}, lr "
+                f"{t.get('lr')} (cosine to 5%), books drawn 1..{cfg.get('books')} per batch, L1 on log magnitudes "
+                f"(below 4 kHz x{t.get('low_band_weight')}), commitment {t.get('commit')}",
+                f"- tokens: {fps:g} frames per second, {cfg.get('books')} books of {cfg.get('codes')} codes; quality "
+                f"1, 2, 3 use {', '.join(map(str, cfg.get('rates', [])))} books. The prior costs "
+                f"{card.get('prior_bits_per_token', '?')} bits per token of each book on {card.get('prior_frames', '?')} "
+                f"training frames (codes seen: {card.get('codes_used', '?')})",
+                f"- training audio: {card.get('seconds_of_audio', '?')} s of speech in {card.get('data_files', '?')} "
+                f"clips (`audio-train`'s speech packages; {LOSSY_SOURCES['fillets-ng-data']} among them)"]
     if meta["model"] != "wavtok":
         return [f"- recipe: crop {t.get('crop')}, batch {t.get('batch_size')}, lr {t.get('lr')}"]
     hop = 1

@@ -91,13 +91,37 @@ class AudioTrainConfig:
     out: str = "runs/wavtok"
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainConfig:
+@dataclass(frozen=True)
+class SpeechTrainConfig:
+    """Recipe of the multi-rate speech codec: L1 on log magnitudes (plus, for the ``istft`` head,
+    on the decoded waveform's spectra at three resolutions), books drawn per batch."""
+    model: str = "speech"
+    speech: dict = field(default_factory=dict)   # SpeechConfig fields (defaults otherwise)
+    data: str = "audio-train"           # speech files of the split (by source package)
+    data_dir: str = ""
+    val_data: str = "audio-val"
+    val_every: int = 500
+    max_seconds_per_file: float = 120.0
+    segment: float = 2.0                # seconds per batch item (16 kHz)
+    batch_size: int = 16
+    lr: float = 1e-3
+    max_steps: int = 20_000
+    low_band_weight: float = 2.0        # loss weight of the bins below 4 kHz
+    commit: float = 0.25
+    clip_grad: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    out: str = "runs/speech"
+
+
+def load_config(path: str | Path, overrides: dict | None = None
+                ) -> ImageTrainConfig | AudioTrainConfig | SpeechTrainConfig:
     try:
         raw = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise NeuralCodecError(f"{path}: not a readable JSON config ({e})") from None
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    cls = AudioTrainConfig if raw.get("model") in ("wavtok",) else ImageTrainConfig
+    cls = {"wavtok": AudioTrainConfig, "speech": SpeechTrainConfig}.get(raw.get("model"), ImageTrainConfig)
     known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
@@ -111,5 +135,5 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ImageTrainCo
         raise NeuralCodecError(f"{path}: {e}") from None
 
 
-def to_dict(cfg: ImageTrainConfig | AudioTrainConfig) -> dict:
+def to_dict(cfg: ImageTrainConfig | AudioTrainConfig | SpeechTrainConfig) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}

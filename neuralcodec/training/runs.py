@@ -79,13 +79,14 @@ class TimeLimit(L.Callback):
     step ``stop_at`` (a recipe's stage that ended before its ``max_steps``: the lr schedule stays the
     recipe's); the run then checkpoints and exports as at ``max_steps``, and the same command
     resumes it. (Lightning's ``max_time`` counts the time of earlier runs too, so a resumed run
-    would stop at once.) Both codec families step two optimizers per training step."""
+    would stop at once.) ``optimizers``: how many optimizers step per training step (Lightning counts
+each), two for the image and tokenizer recipes."""
 
-    def __init__(self, max_minutes: float | None, stop_at: int | None = None):
+    def __init__(self, max_minutes: float | None, stop_at: int | None = None, optimizers: int = 2):
         if max_minutes is not None and max_minutes <= 0:
             raise ValueError("max_minutes must be positive")
         self.limit = None if max_minutes is None else max_minutes * 60
-        self.stop_at = stop_at
+        self.stop_at, self.optimizers = stop_at, optimizers
         self.start = time.monotonic()
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -95,5 +96,5 @@ class TimeLimit(L.Callback):
     def on_train_batch_end(self, trainer, *args) -> None:
         if self.limit is not None and time.monotonic() - self.start > self.limit:
             trainer.should_stop = True
-        if self.stop_at is not None and trainer.global_step // 2 >= self.stop_at:
+        if self.stop_at is not None and trainer.global_step // self.optimizers >= self.stop_at:
             trainer.should_stop = True

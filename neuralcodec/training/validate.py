@@ -38,13 +38,15 @@ def held_out_files(split_or_dir: str, data_dir: str, pick: Callable[[str, str], 
 
 class Validation(L.Callback):
     """Runs ``score(module)`` every ``every`` steps under a fixed seed (the training draws are
-    seeded per step, so they are unchanged) and logs what it returns."""
+    seeded per step, so they are unchanged) and logs what it returns. ``optimizers``: how many
+    optimizers step per training step (Lightning counts each)."""
 
-    def __init__(self, score: ScoreFn | None, every: int, out: Path):
+    def __init__(self, score: ScoreFn | None, every: int, out: Path, optimizers: int = 2):
         self.score, self.every, self.path = score, every, Path(out) / "val.jsonl"
+        self.k = optimizers
 
     def _run(self, trainer, module, log: bool = True) -> None:
-        step = trainer.global_step // 2   # two optimizers step per training step
+        step = trainer.global_step // self.k
         if self.score is None or self.every <= 0 or not trainer.is_global_zero:
             return
         was_training = module.training
@@ -59,10 +61,10 @@ class Validation(L.Callback):
             f.write(json.dumps({"step": step} | values) + "\n")
 
     def on_train_batch_end(self, trainer, module, *args) -> None:
-        step = trainer.global_step // 2
-        if self.every > 0 and step % self.every == 0 and trainer.global_step % 2 == 0:
+        step = trainer.global_step // self.k
+        if self.every > 0 and step % self.every == 0 and trainer.global_step % self.k == 0:
             self._run(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:
-        if self.every > 0 and (trainer.global_step // 2) % self.every:
+        if self.every > 0 and (trainer.global_step // self.k) % self.every:
             self._run(trainer, module, log=False)

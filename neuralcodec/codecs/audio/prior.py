@@ -41,11 +41,7 @@ class TokenPrior:
         return self.freqs.shape[0] - 1
 
     def table(self) -> CdfTable:
-        cached = self.__dict__.get("_table")
-        if cached is None:
-            cached = from_freqs(list(self.freqs), np.zeros(len(self.freqs), np.int64), self.precision)
-            object.__setattr__(self, "_table", cached)
-        return cached
+        return cached_table(self)
 
     def rows(self, lanes_tokens: np.ndarray) -> np.ndarray:
         """Table rows ``(L, S)`` for tokens laid out as ``(L, S)`` lanes (causal within a lane)."""
@@ -62,11 +58,20 @@ class TokenPrior:
         return float(-np.log2(p).sum())
 
 
+def cached_table(prior) -> CdfTable:
+    """The coding table of a frozen prior's integer ``freqs`` rows (offsets 0), built once."""
+    cached = prior.__dict__.get("_table")
+    if cached is None:
+        cached = from_freqs(list(prior.freqs), np.zeros(len(prior.freqs), np.int64), prior.precision)
+        object.__setattr__(prior, "_table", cached)
+    return cached
+
+
 def lanes_for(n: int) -> int:
     return int(min(MAX_LANES, max(1, n // TOKENS_PER_LANE)))
 
 
-def _layout(n: int, lanes: int) -> tuple[int, np.ndarray]:
+def layout(n: int, lanes: int) -> tuple[int, np.ndarray]:
     """``(steps, positions (L, S))``: lane ``l`` holds tokens ``l*S .. l*S + S - 1`` (``-1`` past the end)."""
     steps = -(-n // lanes) if n else 0
     pos = np.arange(lanes * steps).reshape(lanes, steps)
@@ -79,7 +84,7 @@ def encode_tokens(prior: TokenPrior, tokens: np.ndarray) -> bytes:
     if tokens.size and (tokens.min() < 0 or tokens.max() >= prior.codes):
         raise ValueError(f"tokens must be in 0..{prior.codes - 1}")
     lanes = lanes_for(len(tokens))
-    steps, pos = _layout(len(tokens), lanes)
+    steps, pos = layout(len(tokens), lanes)
     grid = np.where(pos >= 0, tokens[np.maximum(pos, 0)], 0)
     rows = prior.rows(grid)
     groups = [(grid[pos[:, g] >= 0, g], rows[pos[:, g] >= 0, g]) for g in range(steps)]
@@ -87,14 +92,22 @@ def encode_tokens(prior: TokenPrior, tokens: np.ndarray) -> bytes:
     return rans.encode_groups(groups, prior.table(), lanes=lanes)
 
 
+def lane_decoder(blob: bytes, table: CdfTable, n: int, symbols: int) -> tuple[rans.GroupDecoder, int, np.ndarray]:
+    """``(decoder, steps, positions (L, S))`` for a blob of ``n`` items in :func:`layout`'s lanes,
+    ``symbols`` in all; a blob too short for them or with other lanes raises FormatError."""
+    rans.check_room(blob, symbols, table, "token stream")   # at least 2.5 bits a symbol: bounds n
+    lanes = lanes_for(n)
+    steps, pos = layout(n, lanes)
+    dec = rans.GroupDecoder(blob, table)
+    if dec.lanes != lanes:
+        raise FormatError(f"token stream has {dec.lanes} lanes, {n} items need {lanes}")
+    return dec, steps, pos
+
+
 def decode_tokens(prior: TokenPrior, blob: bytes, n: int) -> np.ndarray:
     """rANS blob of :func:`encode_tokens` -> int64 tokens ``(n,)``; a corrupt blob raises FormatError."""
-    rans.check_room(blob, n, prior.table(), "token stream")   # at least 2.5 bits a token: bounds n
-    lanes = lanes_for(n)
-    steps, pos = _layout(n, lanes)
-    dec = rans.GroupDecoder(blob, prior.table())
-    if dec.lanes != lanes:
-        raise FormatError(f"token stream has {dec.lanes} lanes, {n} tokens need {lanes}")
+    dec, steps, pos = lane_decoder(blob, prior.table(), n, n)
+    lanes = len(pos)
     grid = np.zeros((lanes, steps), np.int64)
     prev = np.full(lanes, -1, np.int64)
     for g in range(steps):

@@ -18,8 +18,13 @@ CHUNK_TOKENS = 1200      # 30 s at 40 tokens/s: peak memory of a chunk stays wel
 
 def to_mono_24k(blocks: Iterable[np.ndarray], sample_rate: int) -> Iterator[np.ndarray]:
     """Blocks ``(C, n)`` at ``sample_rate`` -> 1-D float32 blocks at 24 kHz (channel mean)."""
+    return to_mono(blocks, sample_rate, SAMPLE_RATE)
+
+
+def to_mono(blocks: Iterable[np.ndarray], sample_rate: int, rate: int) -> Iterator[np.ndarray]:
+    """Blocks ``(C, n)`` at ``sample_rate`` -> 1-D float32 blocks at ``rate`` (channel mean)."""
     import soxr
-    rs = None if sample_rate == SAMPLE_RATE else soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32")
+    rs = None if sample_rate == rate else soxr.ResampleStream(sample_rate, rate, 1, dtype="float32")
     for b in blocks:
         mono = np.ascontiguousarray(np.asarray(b, np.float32).mean(0))
         out = mono if rs is None else rs.resample_chunk(mono)
@@ -33,8 +38,13 @@ def to_mono_24k(blocks: Iterable[np.ndarray], sample_rate: int) -> Iterator[np.n
 
 def from_24k(blocks: Iterable[np.ndarray], sample_rate: int, frames: int) -> Iterator[np.ndarray]:
     """1-D blocks at 24 kHz -> blocks at ``sample_rate`` totalling exactly ``frames`` samples."""
+    return from_rate(blocks, SAMPLE_RATE, sample_rate, frames)
+
+
+def from_rate(blocks: Iterable[np.ndarray], rate: int, sample_rate: int, frames: int) -> Iterator[np.ndarray]:
+    """1-D blocks at ``rate`` -> blocks at ``sample_rate`` totalling exactly ``frames`` samples."""
     import soxr
-    rs = None if sample_rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, sample_rate, 1, dtype="float32")
+    rs = None if sample_rate == rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32")
     left = frames
 
     def emit(x: np.ndarray):
