@@ -39,7 +39,7 @@ class SpeechConfig:
     blocks: int = 3                # residual blocks on each side of the stride
     head: str = "gl"               # gl | istft
     gl_iters: int = 32
-    rates: tuple[int, ...] = (2, 6, 12)   # books used at quality 1, 2, 3
+    rates: tuple[int, ...] = (2, 5, 11)   # books used at quality 1, 2, 3
 
     @property
     def latent_hop(self) -> int:
@@ -125,8 +125,11 @@ class SpeechModel(nn.Module):
 
     def encode_latent(self, wave: torch.Tensor) -> torch.Tensor:
         """``(B, N)`` -> ``(B, D, ceil(N / latent_hop))``."""
-        x = log_magnitude(self._pad(wave), self.cfg)[..., :-1]      # F = 2 * frames (drop the last centre frame)
-        return self.enc(x)
+        return self._encode(log_magnitude(self._pad(wave), self.cfg))
+
+    def _encode(self, logmag: torch.Tensor) -> torch.Tensor:
+        """``log|X|`` ``(B, 257, 2T + 1)`` of a padded wave -> ``(B, D, T)`` (the last centre frame dropped)."""
+        return self.enc(logmag[..., :-1])
 
     def decode_features(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(B, D, T)`` -> ``(log|X̂| (B, 257, 2T + 1), phase or None)``."""
@@ -145,7 +148,7 @@ class SpeechModel(nn.Module):
         """Training: ``wave (B, N)`` -> ``{"logmag", "target", "commit", "tokens"[, "wave"]}``."""
         padded = self._pad(wave)
         target = log_magnitude(padded, self.cfg)
-        q = self.rvq(self.enc(target[..., :-1]), books)
+        q = self.rvq(self._encode(target), books)
         logmag, phase = self.decode_features(q.features)
         out = {"logmag": logmag, "target": target, "commit": q.commit, "tokens": q.tokens}
         if synthesize or phase is not None:
